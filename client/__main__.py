@@ -1,0 +1,61 @@
+"""``python -m client`` / ``s2s-client``: talk to an s2s gateway (local, or the one `make deploy-runpod` made)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from client.endpoint import resolve
+from client.file_client import talk
+from client.realtime import ConnectError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="s2s-client", description="Talk to an s2s gateway over the OpenAI Realtime protocol.")
+    parser.add_argument("--url", help="gateway endpoint, ws://HOST:PORT/v1/realtime (default: $S2S_URL, then the RunPod deploy state, then ws://127.0.0.1:8000/v1/realtime)")
+    parser.add_argument("--token", help="bearer token (default: $S2S_TOKEN, or the deploy state's)")
+    parser.add_argument("--input", type=Path, help="a WAV file to speak (mono or stereo, any rate)")
+    parser.add_argument("--output", type=Path, help="where to write the reply audio (WAV)")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", dest="realtime", action="store_true", default=True, help="stream the file at speaking speed, as a microphone would (default)")
+    pace.add_argument("--fast", dest="realtime", action="store_false", help="stream the file as fast as possible")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the reply (default 60)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.input is None:
+        sys.exit("s2s-client: give --input question.wav (the microphone client is not built yet)")
+    try:
+        samples, rate = sf.read(str(args.input), dtype="int16", always_2d=True)
+    except (OSError, RuntimeError) as exc:
+        sys.exit(f"s2s-client: cannot read {args.input}: {exc}")
+    pcm = samples[:, 0].astype("<i2").tobytes()
+    endpoint = resolve(args.url, args.token)
+    try:
+        result = asyncio.run(talk(endpoint.url, endpoint.token, pcm, rate, realtime=args.realtime, timeout_s=args.timeout))
+    except ConnectError as err:
+        sys.exit(f"s2s-client: {err}")
+    except asyncio.TimeoutError:
+        sys.exit(f"s2s-client: no reply within {args.timeout:.0f} s")
+    for error in result.errors:
+        print(f"error: {error.get('code')}: {error.get('message')}", file=sys.stderr)
+    print(f"user: {result.user_text}")
+    print(f"assistant: {result.reply_text}")
+    if result.voice_to_voice_ms is not None:
+        print(f"latency: {result.voice_to_voice_ms:.0f} ms from your last word to the first reply audio")
+    if args.output and result.reply_audio:
+        sf.write(str(args.output), np.frombuffer(bytes(result.reply_audio), dtype="<i2"), result.output_rate)
+        print(f"reply audio: {args.output} ({len(result.reply_audio) / 2 / result.output_rate:.1f} s)")
+    if result.status != "completed":
+        sys.exit(1 if result.errors or result.user_text else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""A small asyncio client for the gateway's OpenAI Realtime dialect (what the file and mic clients share)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import websockets
+
+
+class ConnectError(RuntimeError):
+    """The gateway could not be reached or refused us; the message is one line for the user."""
+
+
+async def connect(url: str, token: str | None, open_timeout: float = 10.0) -> websockets.ClientConnection:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        return await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=open_timeout)
+    except websockets.InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):
+            raise ConnectError(f"{url} refused the token (HTTP {status}): pass the right --token") from None
+        raise ConnectError(f"{url} answered HTTP {status}; is this an s2s gateway?") from None
+    except (OSError, TimeoutError, websockets.InvalidURI, websockets.InvalidHandshake) as exc:
+        raise ConnectError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
+
+
+def append_audio(pcm16: bytes) -> str:
+    return json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm16).decode()})
+
+
+def session_update(input_rate: int, output_rate: int, **extra: Any) -> str:
+    audio = {"input": {"format": {"type": "audio/pcm", "rate": input_rate}}, "output": {"format": {"type": "audio/pcm", "rate": output_rate}}}
+    return json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": audio, **extra}})
+
+
+def audio_of(event: dict[str, Any]) -> bytes:
+    return base64.b64decode(event["delta"])

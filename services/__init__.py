@@ -1,0 +1,1 @@
+"""Speech-to-speech services: VAD, STT, LLM, TTS and the gateway, each a WebSocket server."""

@@ -1,0 +1,1 @@
+"""What every service and the client share: wire messages, audio helpers, settings, metrics."""

@@ -1,0 +1,193 @@
+"""The OpenAI Realtime (GA) dialect the gateway speaks with clients: the subset we implement.
+
+Client events are validated strictly enough to name what is wrong; unknown *fields* are ignored (SDKs send more
+than we use), unknown *types* are an error. Server events are built with ``server_event`` so every one carries an
+``event_id``. Documented in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --------------------------------------------------------------------------- session
+
+
+class AudioFormat(Lenient):
+    type: str = "audio/pcm"
+    rate: int = 24000
+
+
+class TurnDetection(Lenient):
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    prefix_padding_ms: int | None = Field(default=None, ge=0, le=2000)
+    silence_duration_ms: int | None = Field(default=None, ge=0, le=10_000)
+    create_response: bool = True
+    interrupt_response: bool = True
+
+
+class AudioInput(Lenient):
+    format: AudioFormat | None = None
+    turn_detection: TurnDetection | None = Field(default_factory=TurnDetection)
+    transcription: dict[str, Any] | None = None
+
+
+class AudioOutput(Lenient):
+    format: AudioFormat | None = None
+    voice: str | None = None
+    speed: float | None = Field(default=None, gt=0.25, le=4.0)
+
+
+class SessionAudio(Lenient):
+    input: AudioInput | None = None
+    output: AudioOutput | None = None
+
+
+class SessionConfig(Lenient):
+    """What ``session.update`` may set; ``None`` leaves a field as it was."""
+
+    type: Literal["realtime"] = "realtime"
+    model: str | None = None
+    instructions: str | None = None
+    output_modalities: list[Literal["audio", "text"]] | None = None
+    audio: SessionAudio | None = None
+    max_output_tokens: int | Literal["inf"] | None = None
+
+
+# --------------------------------------------------------------------------- client events
+
+
+class ClientEvent(Lenient):
+    event_id: str | None = None
+
+
+class SessionUpdate(ClientEvent):
+    type: Literal["session.update"]
+    session: SessionConfig
+
+
+class InputAudioAppend(ClientEvent):
+    type: Literal["input_audio_buffer.append"]
+    audio: str  # base64 PCM16LE at the session's input rate
+
+
+class InputAudioCommit(ClientEvent):
+    type: Literal["input_audio_buffer.commit"]
+
+
+class InputAudioClear(ClientEvent):
+    type: Literal["input_audio_buffer.clear"]
+
+
+class ContentPart(Lenient):
+    type: Literal["input_text", "text", "output_text", "input_audio", "output_audio", "audio"] = "input_text"
+    text: str | None = None
+    transcript: str | None = None
+
+
+class ConversationItem(Lenient):
+    id: str | None = None
+    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system"] = "user"
+    content: list[ContentPart] = Field(default_factory=list)
+
+    def text(self) -> str:
+        return " ".join((part.text or part.transcript or "") for part in self.content).strip()
+
+
+class ConversationItemCreate(ClientEvent):
+    type: Literal["conversation.item.create"]
+    item: ConversationItem
+
+
+class ConversationItemTruncate(ClientEvent):
+    type: Literal["conversation.item.truncate"]
+    item_id: str
+    content_index: int = 0
+    audio_end_ms: int = Field(ge=0)
+
+
+class ResponseOptions(Lenient):
+    instructions: str | None = None
+
+
+class ResponseCreate(ClientEvent):
+    type: Literal["response.create"]
+    response: ResponseOptions | None = None
+
+
+class ResponseCancel(ClientEvent):
+    type: Literal["response.cancel"]
+    response_id: str | None = None
+
+
+RealtimeClientEvent = Annotated[
+    Union[
+        SessionUpdate,
+        InputAudioAppend,
+        InputAudioCommit,
+        InputAudioClear,
+        ConversationItemCreate,
+        ConversationItemTruncate,
+        ResponseCreate,
+        ResponseCancel,
+    ],
+    Field(discriminator="type"),
+]
+CLIENT_EVENTS = TypeAdapter(RealtimeClientEvent)
+
+# --------------------------------------------------------------------------- server events
+
+SERVER_EVENT_TYPES = (
+    "error",
+    "session.created",
+    "session.updated",
+    "input_audio_buffer.speech_started",
+    "input_audio_buffer.speech_stopped",
+    "input_audio_buffer.committed",
+    "input_audio_buffer.cleared",
+    "conversation.item.added",
+    "conversation.item.done",
+    "conversation.item.truncated",
+    "conversation.item.input_audio_transcription.delta",
+    "conversation.item.input_audio_transcription.completed",
+    "response.created",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_audio.delta",
+    "response.output_audio_transcript.delta",
+    "response.output_audio.done",
+    "response.output_audio_transcript.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.done",
+)
+
+
+class EventIds:
+    """Per-session counter for ids: short, unique within the session, readable in logs."""
+
+    def __init__(self, session_id: str) -> None:
+        self._session_id = session_id
+        self._counter = itertools.count(1)
+
+    def next(self, prefix: str) -> str:
+        return f"{prefix}_{self._session_id}_{next(self._counter)}"
+
+
+def server_event(ids: EventIds, type_: str, **fields: Any) -> dict[str, Any]:
+    assert type_ in SERVER_EVENT_TYPES, type_
+    return {"type": type_, "event_id": ids.next("event"), **fields}
+
+
+def error_event(ids: EventIds, code: str, message: str, event_id: str | None = None, param: str | None = None) -> dict[str, Any]:
+    error = {"type": "invalid_request_error", "code": code, "message": message, "param": param, "event_id": event_id}
+    return server_event(ids, "error", error=error)

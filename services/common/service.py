@@ -1,0 +1,154 @@
+"""The parts every stage service shares: readiness, /healthz, /metrics, frame intake, uvicorn start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, TypeAdapter
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from services.common.messages import ErrorMessage
+from services.common.metrics import Metrics
+from services.common.settings import ServiceSettings
+from services.common.wire import WireError, decode, encode
+
+log = logging.getLogger(__name__)
+
+# uvicorn closes a connection on a frame bigger than this; below it our own limit answers with an error event.
+TRANSPORT_MAX_BYTES = 16 * 1024 * 1024
+
+
+class Readiness:
+    """Whether the stage's model is loaded and warmed up; /healthz reports it."""
+
+    def __init__(self) -> None:
+        self.state = "loading"
+        self.error: str | None = None
+        self.load_seconds: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
+def create_stage_app(
+    stage: str,
+    settings: ServiceSettings,
+    load_model: Callable[[], None],
+    ws_path: str,
+    handle_stream: Callable[[WebSocket], Awaitable[None]],
+    metrics: Metrics,
+) -> FastAPI:
+    """A FastAPI app that loads its model in the background and serves one WebSocket endpoint."""
+    readiness = Readiness()
+
+    async def load() -> None:
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(load_model)
+        except Exception as exc:  # a broken model must show in /healthz, not kill the server silently
+            log.exception("%s: model failed to load", stage)
+            readiness.state, readiness.error = "failed", f"{type(exc).__name__}: {exc}"
+            return
+        readiness.load_seconds = time.perf_counter() - started
+        readiness.state = "ready"
+        log.info("%s: ready (model loaded and warmed up in %.1f s)", stage, readiness.load_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(load())
+        yield
+        task.cancel()
+
+    app = FastAPI(title=f"s2s {stage}", lifespan=lifespan)
+    app.state.readiness = readiness
+    app.state.settings = settings
+    app.state.metrics = metrics
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        body = {"stage": stage, "status": readiness.state, "error": readiness.error, "load_seconds": readiness.load_seconds}
+        return JSONResponse(body, status_code=200 if readiness.ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.websocket(ws_path)
+    async def stream(ws: WebSocket) -> None:
+        await ws.accept()
+        if not readiness.ready:
+            await send(ws, ErrorMessage(code="not_ready", message=f"{stage} model is {readiness.state}"))
+            await ws.close(code=1013)
+            return
+        try:
+            await handle_stream(ws)
+        except WebSocketDisconnect:
+            pass
+
+    return app
+
+
+async def frames(
+    ws: WebSocket, adapter: TypeAdapter[Any], max_bytes: int
+) -> AsyncIterator[bytes | BaseModel | ErrorMessage]:
+    """Yields binary frames as bytes, text frames as typed messages, bad input as ErrorMessage."""
+    while True:
+        event = await ws.receive()
+        if event["type"] == "websocket.disconnect":
+            return
+        data: bytes | None = event.get("bytes")
+        text: str | None = event.get("text")
+        size = len(data) if data is not None else len(text or "")
+        if size > max_bytes:
+            yield ErrorMessage(code="message_too_large", message=f"message of {size} bytes exceeds the {max_bytes}-byte limit")
+            continue
+        if data is not None:
+            yield data
+            continue
+        try:
+            yield decode(adapter, text or "")
+        except WireError as err:
+            yield ErrorMessage(code=err.code, message=err.message)
+
+
+async def send(ws: WebSocket, message: BaseModel) -> bool:
+    """Sends one message; False when the peer has gone (callers stop quietly)."""
+    if ws.client_state != WebSocketState.CONNECTED:
+        return False
+    try:
+        await ws.send_text(encode(message))
+    except (WebSocketDisconnect, RuntimeError):
+        return False
+    return True
+
+
+async def send_bytes(ws: WebSocket, data: bytes) -> bool:
+    if ws.client_state != WebSocketState.CONNECTED:
+        return False
+    try:
+        await ws.send_bytes(data)
+    except (WebSocketDisconnect, RuntimeError):
+        return False
+    return True
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_max_size=TRANSPORT_MAX_BYTES,
+        ws_ping_interval=20,
+        ws_ping_timeout=60,
+    )

@@ -1,0 +1,111 @@
+"""Gateway app: ``WS /v1/realtime`` (OpenAI Realtime dialect), ``/healthz`` (all stages ready), ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import itertools
+import logging
+import secrets
+
+import httpx
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import JSONResponse, Response
+
+from services.common import realtime as rt
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.session import RealtimeSession
+from services.gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "s2s-cascade"
+BROWSER_TOKEN_PREFIX = "openai-insecure-api-key."  # how browsers pass a key: WebSocket subprotocol
+
+
+class InsecureBindError(RuntimeError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def stage_health_url(ws_url: str) -> str:
+    base = ws_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    return base.split("/v1/", 1)[0] + "/healthz"
+
+
+def presented_token(ws: WebSocket) -> tuple[str | None, str | None]:
+    """The client's token and, for browsers, the subprotocol to echo back."""
+    auth = ws.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip(), None
+    for proto in ws.headers.get("sec-websocket-protocol", "").split(","):
+        proto = proto.strip()
+        if proto.startswith(BROWSER_TOKEN_PREFIX):
+            return proto[len(BROWSER_TOKEN_PREFIX) :], proto
+    return None, None
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    if not settings.token and not is_loopback(settings.host):
+        raise InsecureBindError(
+            f"refusing to listen on {settings.host} without a token: set S2S_GATEWAY_TOKEN (e.g. `openssl rand -hex 16`)"
+        )
+    metrics = GatewayMetrics()
+    session_numbers = itertools.count(1)
+    open_sessions: set[str] = set()
+    app = FastAPI(title="s2s gateway")
+    app.state.settings = settings
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        urls = {"vad": settings.vad_url, "stt": settings.stt_url, "llm": settings.llm_url, "tts": settings.tts_url}
+        async with httpx.AsyncClient(timeout=2.0) as http:
+
+            async def check(url: str) -> str:
+                try:
+                    answer = await http.get(stage_health_url(url))
+                    return answer.json().get("status", "unknown") if answer.headers.get("content-type", "").startswith("application/json") else f"http {answer.status_code}"
+                except (httpx.HTTPError, ValueError) as exc:
+                    return f"unreachable ({type(exc).__name__})"
+
+            states = dict(zip(urls, await asyncio.gather(*(check(u) for u in urls.values()))))
+        ready = all(state == "ready" for state in states.values())
+        return JSONResponse({"status": "ready" if ready else "degraded", "stages": states, "sessions": len(open_sessions)}, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.websocket("/v1/realtime")
+    async def realtime(ws: WebSocket) -> None:
+        token, subprotocol = presented_token(ws)
+        if settings.token and not (token and hmac.compare_digest(token.encode(), settings.token.encode())):
+            await ws.close(code=1008, reason="invalid or missing bearer token")  # before accept: HTTP 403
+            return
+        await ws.accept(subprotocol=subprotocol)
+        session_id = f"{next(session_numbers)}{secrets.token_hex(3)}"
+        if len(open_sessions) >= settings.max_sessions:
+            await ws.send_json(rt.error_event(rt.EventIds(session_id), "session_limit_reached", f"the server holds its limit of {settings.max_sessions} conversations"))
+            await ws.close(code=1013)
+            return
+        open_sessions.add(session_id)
+        metrics.sessions.inc()
+        try:
+            await RealtimeSession(ws, session_id, settings, metrics, ws.query_params.get("model", MODEL_NAME)).run()
+        except Exception:  # one broken session must not take others down; log it with its id
+            log.exception("session %s failed", session_id)
+        finally:
+            open_sessions.discard(session_id)
+            metrics.sessions.dec()
+
+    return app

@@ -1,0 +1,79 @@
+"""One assistant reply in flight: its text pieces, audio sent, timings. Pure bookkeeping, no I/O."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from services.common.audio import StreamResampler
+from services.gateway.chunking import ClauseChunker
+
+
+@dataclass
+class TurnClock:
+    """Wall-clock marks of one turn (perf_counter seconds); durations derive from them."""
+
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        self.marks.setdefault(name, time.perf_counter() if at is None else at)
+
+    def between(self, start: str, end: str) -> float | None:
+        if start in self.marks and end in self.marks:
+            return (self.marks[end] - self.marks[start]) * 1000.0
+        return None
+
+    def report(self) -> dict[str, float]:
+        spans = {
+            "end_of_turn_ms": ("last_voice", "speech_stopped"),
+            "stt_final_ms": ("stt_commit", "stt_final"),
+            "llm_ttft_ms": ("llm_request", "llm_first_token"),
+            "tts_first_audio_ms": ("tts_first_request", "tts_first_audio"),
+            "voice_to_voice_ms": ("last_voice", "first_audio_sent"),
+            "response_first_audio_ms": ("response_start", "first_audio_sent"),
+            "llm_done_ms": ("response_start", "llm_done"),
+        }
+        out = {}
+        for name, (start, end) in spans.items():
+            value = self.between(start, end)
+            if value is not None:
+                out[name] = round(value, 1)
+        return out
+
+
+@dataclass
+class Reply:
+    response_id: str
+    item_id: str
+    output_rate: int
+    clock: TurnClock
+    chunker: ClauseChunker = field(default_factory=ClauseChunker)
+    pieces: list[str] = field(default_factory=list)
+    pieces_done: int = 0
+    pieces_started: int = 0
+    text: str = ""
+    llm_done: bool = False
+    closed: bool = False
+    audio_bytes_sent: int = 0
+    resampler: StreamResampler | None = None
+    playing_piece: int | None = None
+    piece_audio_ms: list[float] = field(default_factory=list)  # audio sent when each piece ended
+
+    def tts_request_id(self, index: int) -> str:
+        return f"{self.response_id}/{index}"
+
+    def piece_index(self, tts_request_id: str) -> int | None:
+        prefix, _, index = tts_request_id.rpartition("/")
+        return int(index) if prefix == self.response_id and index.isdigit() else None
+
+    @property
+    def finished(self) -> bool:
+        return self.llm_done and self.pieces_done >= len(self.pieces)
+
+    @property
+    def audio_ms_sent(self) -> float:
+        return self.audio_bytes_sent / 2 / self.output_rate * 1000.0
+
+    def spoken_text(self) -> str:
+        """Text of the pieces whose audio has started reaching the client."""
+        return " ".join(self.pieces[: self.pieces_started]).strip()

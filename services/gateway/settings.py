@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="S2S_GATEWAY_", extra="ignore")
+
+    port: int = 8000
+    token: str | None = Field(default=None, description="Bearer token clients must send; required off loopback.")
+    vad_url: str = Field(default="ws://127.0.0.1:8001/v1/vad", description="VAD service WebSocket.")
+    stt_url: str = Field(default="ws://127.0.0.1:8002/v1/stt", description="STT service WebSocket.")
+    llm_url: str = Field(default="ws://127.0.0.1:8003/v1/llm", description="LLM service WebSocket.")
+    tts_url: str = Field(default="ws://127.0.0.1:8004/v1/tts", description="TTS service WebSocket.")
+    connect_timeout_s: float = Field(default=5.0, description="Time allowed to reach a stage service.")
+    stage_timeout_s: float = Field(default=30.0, description="Time a stage may take to answer before the turn fails.")
+    history_messages: int = Field(default=12, description="Past user/assistant messages sent to the LLM.")
+    max_sessions: int = Field(default=16, description="Concurrent conversations; more are refused.")
+    language: str | None = Field(default="en", description="Language hint for STT (None: detect).")

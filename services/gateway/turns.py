@@ -1,0 +1,360 @@
+"""Turn-taking: one state machine per session that decides who speaks and drives STT, LLM and TTS.
+
+    LISTENING ──speech_started──▶ USER_SPEAKING ──speech_stopped──▶ TRANSCRIBING ──final──▶ RESPONDING
+        ▲                              ▲   │ (abandon)                 │ (empty/error)           │
+        │                              │   ▼                           ▼                          │
+        └──────────────────────────────┴── LISTENING ◀─────────────────┴──── reply done/cancel ──┘
+    RESPONDING ──speech_started (barge-in)──▶ USER_SPEAKING;  TRANSCRIBING ──speech_started──▶ USER_SPEAKING
+    (the user went on: the pending final is dropped and the utterance continues from its first start).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import logging
+from typing import TYPE_CHECKING, Any
+
+from services.common import realtime as rt
+from services.common.audio import StreamResampler
+from services.common.messages import (
+    ChatMessage,
+    ErrorMessage,
+    LlmCancel,
+    LlmDelta,
+    LlmDone,
+    LlmGenerate,
+    SttBegin,
+    SttCommit,
+    SttFinal,
+    SttPartial,
+    TtsCancel,
+    TtsDone,
+    TtsSpeak,
+    TtsStarted,
+    VadSpeechStarted,
+    VadSpeechStopped,
+)
+from services.gateway.history import History
+from services.gateway.reply import Reply, TurnClock
+from services.gateway.upstream import StageUnavailable
+
+if TYPE_CHECKING:
+    from services.gateway.session import RealtimeSession
+
+log = logging.getLogger(__name__)
+
+MIN_COMMIT_MS = 100  # the OpenAI API refuses commits of less audio than this
+
+
+class Turn(enum.Enum):
+    LISTENING = "listening"
+    USER_SPEAKING = "user_speaking"
+    TRANSCRIBING = "transcribing"
+    RESPONDING = "responding"
+
+
+ALLOWED = {
+    Turn.LISTENING: {Turn.USER_SPEAKING, Turn.TRANSCRIBING, Turn.RESPONDING},
+    Turn.USER_SPEAKING: {Turn.TRANSCRIBING, Turn.LISTENING},
+    Turn.TRANSCRIBING: {Turn.RESPONDING, Turn.LISTENING, Turn.USER_SPEAKING},
+    Turn.RESPONDING: {Turn.LISTENING, Turn.USER_SPEAKING},
+}
+
+
+class TurnTaker:
+    def __init__(self, session: RealtimeSession) -> None:
+        self.s = session
+        self.state = Turn.LISTENING
+        self.history = History(session.settings.history_messages)
+        self.reply: Reply | None = None
+        self.clock = TurnClock()
+        self._item_id: str | None = None  # the user item being spoken/transcribed
+        self._utterance_start_ms = 0
+        self._awaiting_final: str | None = None  # stt request whose result we will use
+        self._commits = 0
+        self._partial = ""
+        self._reply_requested = False  # response.create arrived while the transcript was pending
+        self._manual_start_ms = 0.0
+
+    def move(self, to: Turn) -> None:
+        if to is not self.state:
+            assert to in ALLOWED[self.state], f"turn {self.state.value} -> {to.value}"
+            log.debug("session %s: %s -> %s", self.s.id, self.state.value, to.value)
+            self.state = to
+
+    @property
+    def user_speaking(self) -> bool:
+        return self.state is Turn.USER_SPEAKING
+
+    def close(self) -> None:
+        self.reply = None
+
+    # ------------------------------------------------------------------ user speech (VAD, STT)
+
+    async def on_vad(self, event: Any) -> None:
+        if isinstance(event, VadSpeechStarted):
+            await self._speech_started(event)
+        elif isinstance(event, VadSpeechStopped) and self.state is Turn.USER_SPEAKING:
+            await self._speech_stopped(event)
+
+    async def _speech_started(self, event: VadSpeechStarted) -> None:
+        td = self.s.config.turn_detection
+        if self.state is Turn.RESPONDING and td is not None and td.interrupt_response:
+            await self.cancel_reply("turn_detected")
+        if self.state is Turn.TRANSCRIBING:
+            self._awaiting_final = None  # the user went on: the utterance continues, its first transcript is moot
+        elif self.state is not Turn.USER_SPEAKING:
+            self._item_id = self.s.ids.next("item")
+            self._utterance_start_ms = event.start_ms
+            self._partial = ""
+            self.clock = TurnClock()
+        self.move(Turn.USER_SPEAKING)
+        self.s.emit("input_audio_buffer.speech_started", audio_start_ms=event.start_ms, item_id=self._item_id)
+        await self._send(self.s.stt, SttBegin(start_ms=self._utterance_start_ms))
+
+    async def _speech_stopped(self, event: VadSpeechStopped) -> None:
+        last_voice = self.s.arrival_time(event.voice_end_ms)
+        if last_voice is not None:
+            self.clock.marks["last_voice"] = last_voice
+        self.clock.marks.pop("speech_stopped", None)
+        self.clock.mark("speech_stopped")
+        self.s.emit("input_audio_buffer.speech_stopped", audio_end_ms=event.end_ms, item_id=self._item_id)
+        await self._commit_utterance(self._utterance_start_ms, event.end_ms)
+
+    async def _commit_utterance(self, start_ms: float, end_ms: float) -> None:
+        self._commits += 1
+        request_id = f"{self._item_id}#{self._commits}"
+        self._awaiting_final = request_id
+        self.move(Turn.TRANSCRIBING)
+        self.s.emit("input_audio_buffer.committed", item_id=self._item_id, previous_item_id=self.history.last_item_id)
+        self.clock.marks.pop("stt_commit", None)
+        self.clock.mark("stt_commit")
+        if not await self._send(self.s.stt, SttCommit(request_id=request_id, start_ms=int(start_ms), end_ms=int(end_ms))):
+            self._awaiting_final = None
+            self.move(Turn.LISTENING)
+
+    async def manual_commit(self, event_id: str | None) -> None:
+        if self.state is Turn.USER_SPEAKING:
+            start = self._utterance_start_ms
+        else:
+            start = self._manual_start_ms
+            self._item_id = self.s.ids.next("item")
+            self.clock = TurnClock()
+        end = self.s.input_ms
+        if end - start < MIN_COMMIT_MS:
+            self.s.error("input_audio_buffer_commit_empty", f"buffer too small: {end - start:.0f} ms of audio, need at least {MIN_COMMIT_MS} ms", event_id)
+            return
+        if self.state is Turn.RESPONDING or self.state is Turn.TRANSCRIBING:
+            self.s.error("conversation_already_has_active_response", "wait for the current turn to finish before committing", event_id)
+            return
+        self._manual_start_ms = end
+        await self._commit_utterance(start, end)
+
+    def clear_input(self) -> None:
+        self._manual_start_ms = self.s.input_ms
+        if self.state is Turn.USER_SPEAKING:
+            self.abandon_user_turn()
+
+    def abandon_user_turn(self) -> None:
+        self._awaiting_final = None
+        self.move(Turn.LISTENING)
+
+    async def on_stt(self, message: Any) -> None:
+        if isinstance(message, SttPartial):
+            if self.state is Turn.USER_SPEAKING and message.start_ms == self._utterance_start_ms:
+                if message.text.startswith(self._partial) and len(message.text) > len(self._partial):
+                    delta, self._partial = message.text[len(self._partial) :], message.text
+                    self.s.emit("conversation.item.input_audio_transcription.delta", item_id=self._item_id, content_index=0, delta=delta)
+        elif isinstance(message, SttFinal):
+            if message.request_id == self._awaiting_final:
+                await self._final(message)
+        elif isinstance(message, ErrorMessage):
+            self.s.error(f"stt_{message.code}", message.message)
+            if message.request_id and message.request_id == self._awaiting_final:
+                self._awaiting_final = None
+                self.move(Turn.LISTENING)
+
+    async def _final(self, final: SttFinal) -> None:
+        self._awaiting_final = None
+        self.clock.mark("stt_final")
+        item_id, text = self._item_id or self.s.ids.next("item"), final.text.strip()
+        self.s.emit("conversation.item.input_audio_transcription.completed", item_id=item_id, content_index=0, transcript=text)
+        if not text:
+            self._reply_requested = False
+            self.move(Turn.LISTENING)
+            return
+        item = self.history.add(item_id, "user", text)
+        self.s.emit("conversation.item.done", item=item)
+        td = self.s.config.turn_detection
+        wanted = self._reply_requested or (td is not None and td.create_response)
+        self._reply_requested = False
+        self.move(Turn.LISTENING)
+        if wanted:
+            await self.start_reply()
+
+    async def add_item(self, item: rt.ConversationItem, event_id: str | None) -> None:
+        text = item.text()
+        if not text:
+            self.s.error("invalid_value", "conversation.item.create: the item has no text content", event_id, "item.content")
+            return
+        added = self.history.add(item.id or self.s.ids.next("item"), item.role, text)
+        self.s.emit("conversation.item.added", item=added)
+        self.s.emit("conversation.item.done", item=added)
+
+    def truncate(self, item_id: str, audio_end_ms: int, event_id: str | None) -> None:
+        if not self.history.truncate(item_id, audio_end_ms):
+            self.s.error("item_not_found", f"no assistant audio item {item_id!r} to truncate", event_id, "item_id")
+            return
+        self.s.emit("conversation.item.truncated", item_id=item_id, content_index=0, audio_end_ms=audio_end_ms)
+
+    # ------------------------------------------------------------------ the reply (LLM, TTS)
+
+    async def start_reply(self, instructions: str | None = None, event_id: str | None = None) -> None:
+        if self.reply is not None:
+            self.s.error("conversation_already_has_active_response", f"response {self.reply.response_id} is still in progress", event_id)
+            return
+        if self.state is Turn.TRANSCRIBING:
+            self._reply_requested = True  # answered once the transcript arrives
+            return
+        if not (await self.s.ensure(self.s.llm) and await self.s.ensure(self.s.tts)):
+            return
+        reply = Reply(self.s.ids.next("resp"), self.s.ids.next("item"), self.s.config.output_rate, self.clock)
+        self.reply = reply
+        self.move(Turn.RESPONDING)
+        system = instructions or self.s.config.instructions
+        messages = ([ChatMessage(role="system", content=system)] if system else []) + self.history.messages()
+        if not messages:
+            messages = [ChatMessage(role="user", content="Hello!")]
+        self.clock.mark("response_start")
+        self.s.emit("response.created", response=self._response_body(reply, "in_progress"))
+        self.s.emit("response.output_item.added", response_id=reply.response_id, output_index=0, item=self._item_body(reply, "in_progress"))
+        self.s.emit("response.content_part.added", response_id=reply.response_id, item_id=reply.item_id, output_index=0, content_index=0, part={"type": "audio", "transcript": ""})
+        self.clock.mark("llm_request")
+        generate = LlmGenerate(request_id=reply.response_id, messages=messages, max_tokens=self.s.config.max_output_tokens)
+        if not await self._send(self.s.llm, generate):
+            await self._finish(reply, "failed")
+
+    async def on_llm(self, message: Any) -> None:
+        reply = self.reply
+        if reply is None or getattr(message, "request_id", None) != reply.response_id:
+            return  # a cancelled reply's late tokens
+        if isinstance(message, LlmDelta):
+            self.clock.mark("llm_first_token")
+            reply.text += message.text
+            for piece in reply.chunker.push(message.text):
+                await self._speak(reply, piece)
+        elif isinstance(message, LlmDone):
+            self.clock.mark("llm_done")
+            for piece in reply.chunker.flush():
+                await self._speak(reply, piece)
+            reply.llm_done = True
+            if reply.finished:
+                await self._finish(reply, "completed")
+        elif isinstance(message, ErrorMessage):
+            self.s.error(f"llm_{message.code}", message.message)
+            await self._finish(reply, "failed")
+
+    async def _speak(self, reply: Reply, piece: str) -> None:
+        index = len(reply.pieces)
+        reply.pieces.append(piece)
+        self.clock.mark("tts_first_request")
+        if not await self._send(self.s.tts, TtsSpeak(request_id=reply.tts_request_id(index), text=piece)):
+            await self.cancel_reply("failed")
+
+    async def on_tts(self, message: Any) -> None:
+        reply = self.reply
+        if reply is None or reply.closed:
+            return
+        if isinstance(message, bytes):
+            if reply.playing_piece is not None and reply.resampler is not None:
+                self._send_audio(reply, reply.resampler.process(message))
+            return
+        index = reply.piece_index(getattr(message, "request_id", None) or "")
+        if index is None:
+            return
+        if isinstance(message, TtsStarted):
+            reply.playing_piece = index
+            reply.pieces_started = max(reply.pieces_started, index + 1)
+            if reply.resampler is None or reply.resampler.in_rate != message.sample_rate:
+                reply.resampler = StreamResampler(message.sample_rate, reply.output_rate)
+            self.s.emit("response.output_audio_transcript.delta", response_id=reply.response_id, item_id=reply.item_id, output_index=0, content_index=0, delta=reply.pieces[index] + " ")
+        elif isinstance(message, (TtsDone, ErrorMessage)):
+            if isinstance(message, ErrorMessage):
+                self.s.error(f"tts_{message.code}", message.message)
+            reply.playing_piece = None
+            reply.pieces_done += 1
+            reply.piece_audio_ms.append(reply.audio_ms_sent)
+            if reply.finished:
+                await self._finish(reply, "completed")
+
+    def _send_audio(self, reply: Reply, pcm: bytes) -> None:
+        if not pcm:
+            return
+        self.clock.mark("tts_first_audio")
+        self.clock.mark("first_audio_sent")
+        reply.audio_bytes_sent += len(pcm)
+        self.s.emit("response.output_audio.delta", response_id=reply.response_id, item_id=reply.item_id, output_index=0, content_index=0, delta=base64.b64encode(pcm).decode())
+
+    async def cancel_reply(self, reason: str, response_id: str | None = None, event_id: str | None = None) -> None:
+        reply = self.reply
+        if reply is None or (response_id and response_id != reply.response_id):
+            if reason == "client_cancelled":
+                self.s.error("response_cancel_not_active", "there is no active response to cancel", event_id)
+            return
+        await self._send(self.s.llm, LlmCancel(request_id=reply.response_id), report=False)
+        await self._send(self.s.tts, TtsCancel(), report=False)
+        await self._finish(reply, "cancelled" if reason != "failed" else "failed", reason)
+
+    async def _finish(self, reply: Reply, status: str, reason: str | None = None) -> None:
+        if reply.closed:
+            return
+        reply.closed = True
+        if status == "completed" and reply.resampler is not None:
+            self._send_audio(reply, reply.resampler.process(b"", last=True))
+        transcript = reply.spoken_text() if status != "completed" else " ".join(reply.pieces).strip()
+        rid, iid = reply.response_id, reply.item_id
+        self.s.emit("response.output_audio.done", response_id=rid, item_id=iid, output_index=0, content_index=0)
+        self.s.emit("response.output_audio_transcript.done", response_id=rid, item_id=iid, output_index=0, content_index=0, transcript=transcript)
+        self.s.emit("response.content_part.done", response_id=rid, item_id=iid, output_index=0, content_index=0, part={"type": "audio", "transcript": transcript})
+        if transcript:
+            self.history.add(iid, "assistant", transcript, pieces=reply.pieces[: len(reply.piece_audio_ms)], piece_end_ms=reply.piece_audio_ms, audio_ms=reply.audio_ms_sent)
+        self.s.emit("response.output_item.done", response_id=rid, output_index=0, item=self._item_body(reply, "completed" if status == "completed" else "incomplete", transcript))
+        timings = self.clock.report()
+        log.info("session %s turn %s %s: %s", self.s.id, rid, status, " ".join(f"{k}={v:.0f}" for k, v in timings.items()))
+        self.s.emit("response.done", response=self._response_body(reply, status, transcript, reason), timings=timings)
+        self.s.metrics.observe_turn(timings, status)
+        self.reply = None
+        if self.state is Turn.RESPONDING:
+            self.move(Turn.LISTENING)
+
+    def _item_body(self, reply: Reply, status: str, transcript: str = "") -> dict[str, Any]:
+        return {"id": reply.item_id, "object": "realtime.item", "type": "message", "role": "assistant", "status": status, "content": [{"type": "output_audio", "transcript": transcript}]}
+
+    def _response_body(self, reply: Reply, status: str, transcript: str = "", reason: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": reply.response_id, "object": "realtime.response", "status": status, "output": [] if status == "in_progress" else [self._item_body(reply, "completed" if status == "completed" else "incomplete", transcript)]}
+        if reason:
+            body["status_details"] = {"type": status, "reason": reason}
+        return body
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _send(self, link: Any, message: Any, report: bool = True) -> bool:
+        if not await self.s.ensure(link) if report else not link.connected:
+            return False
+        try:
+            await link.send(message)
+        except StageUnavailable as err:
+            if report:
+                self.s.stage_error(err)
+            return False
+        return True
+
+    async def on_stage_lost(self, stage: str) -> None:
+        if stage in ("llm", "tts") and self.reply is not None:
+            await self._finish(self.reply, "failed", f"{stage}_lost")
+        elif stage == "stt" and self.state is Turn.TRANSCRIBING:
+            self._awaiting_final = None
+            self.move(Turn.LISTENING)
+        elif stage == "vad" and self.state is Turn.USER_SPEAKING:
+            self.abandon_user_turn()

@@ -1,0 +1,1 @@
+"""Speech-to-text service: faster-whisper turns utterances into partial and final transcripts."""

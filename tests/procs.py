@@ -1,0 +1,65 @@
+"""Start project services as real processes on loopback and wait for their /healthz."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: float = 180.0) -> None:
+    """Polls /healthz until 200; fails early with the log if the process dies."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{url} exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+            try:
+                if http.get(url).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)  # polling interval of a readiness check, not synchronisation by sleeping
+    raise TimeoutError(f"{url} not healthy after {timeout_s} s:\n{log_path.read_text()[-4000:]}")
+
+
+@contextmanager
+def service_process(module: str, port: int, env: dict[str, str] | None = None, args: list[str] | None = None) -> Iterator[str]:
+    """Runs ``python -m module`` and yields its base URL once /healthz answers 200."""
+    log = Path(tempfile.mkstemp(prefix=module.replace(".", "-") + "-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", module, *(args or [])], env=test_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base + "/healthz", proc, log)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,44 @@
+"""End to end through the real stack: a spoken question in, a spoken answer out."""
+
+from __future__ import annotations
+
+import pytest
+
+from client.file_client import talk
+from tests.speech import read_pcm16, speak
+from tests.transcribe import transcribe, words
+
+
+@pytest.fixture(scope="module")
+def france_turn(stack, tmp_path_factory):
+    wav = speak("What is the capital of France?", tmp_path_factory.mktemp("e2e") / "q.wav")
+    pcm, rate = read_pcm16(wav)
+    import asyncio
+
+    return asyncio.run(talk(stack.url, None, pcm, rate, realtime=True, timeout_s=90))
+
+
+def test_user_transcript_and_reply_text(france_turn):
+    assert france_turn.errors == []
+    assert "capital of france" in " ".join(words(france_turn.user_text)), france_turn.user_text
+    assert "paris" in words(france_turn.reply_text), france_turn.reply_text
+    assert france_turn.status == "completed"
+
+
+def test_reply_audio_speaks_the_reply_text(france_turn):
+    audio = bytes(france_turn.reply_audio)
+    assert len(audio) / 2 / france_turn.output_rate > 0.5
+    heard = set(words(transcribe(audio, france_turn.output_rate)))
+    said = set(words(france_turn.reply_text))
+    common = heard & said
+    assert len(common) >= max(2, len(said) // 3), (heard, said)
+
+
+def test_first_audio_reaches_the_client_before_the_llm_finished(france_turn):
+    first_audio = france_turn.first("response.output_audio.delta")
+    timings = france_turn.server_timings
+    assert first_audio is not None
+    # Server-side: the first reply audio was sent before the LLM produced its last token.
+    assert timings["response_first_audio_ms"] < timings["llm_done_ms"], timings
+    # Client-side: audio arrived before the reply's transcript was complete.
+    assert first_audio < france_turn.last("response.output_audio_transcript.delta"), france_turn.timeline
