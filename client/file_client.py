@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from client.realtime import append_audio, audio_of, connect, session_update
+from client.realtime import append_audio, audio_of, connect, session_update, text_item
 from services.common.audio import SUPPORTED_RATES, resample_pcm16
 
 CHUNK_MS = 40
@@ -50,9 +50,20 @@ def last_voiced_ms(pcm: bytes, rate: int, floor: float = 0.02) -> float:
 
 
 async def talk(
-    url: str, token: str | None, pcm: bytes, rate: int, realtime: bool = True, output_rate: int = 24000, timeout_s: float = 60.0
+    url: str,
+    token: str | None,
+    pcm: bytes,
+    rate: int,
+    realtime: bool = True,
+    output_rate: int = 24000,
+    timeout_s: float = 60.0,
+    instructions: str | None = None,
+    history: list[tuple[str, str]] = (),
 ) -> TurnResult:
-    """One spoken turn: stream ``pcm`` (PCM16 mono at ``rate``), return the reply and its timing."""
+    """One spoken turn: stream ``pcm`` (PCM16 mono at ``rate``), return the reply and its timing.
+
+    ``history`` (role, text) pairs are added to the conversation first, as earlier turns would be.
+    """
     if rate not in SUPPORTED_RATES:
         pcm, rate = resample_pcm16(pcm, rate, 24000), 24000
     result = TurnResult(output_rate=output_rate)
@@ -88,7 +99,9 @@ async def talk(
                 result.errors.append(event["error"])
 
     async def send_audio() -> None:
-        await ws.send(session_update(rate, output_rate))
+        await ws.send(session_update(rate, output_rate, **({"instructions": instructions} if instructions else {})))
+        for role, text in history:
+            await ws.send(text_item(role, text))
         chunk = rate * CHUNK_MS // 1000 * 2
         voice_end = last_voiced_ms(pcm, rate)
         loop = asyncio.get_running_loop()

@@ -37,3 +37,8 @@ def session_update(input_rate: int, output_rate: int, **extra: Any) -> str:
 
 def audio_of(event: dict[str, Any]) -> bytes:
     return base64.b64decode(event["delta"])
+
+
+def text_item(role: str, text: str) -> str:
+    kind = "output_text" if role == "assistant" else "input_text"
+    return json.dumps({"type": "conversation.item.create", "item": {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}})

@@ -23,7 +23,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def service_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra or {})
@@ -47,14 +47,16 @@ def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: fl
 
 
 @contextmanager
-def service_process(module: str, port: int, env: dict[str, str] | None = None, args: list[str] | None = None) -> Iterator[str]:
-    """Runs ``python -m module`` and yields its base URL once /healthz answers 200."""
+def service_process(
+    module: str, port: int, env: dict[str, str] | None = None, args: list[str] | None = None, health_path: str = "/healthz"
+) -> Iterator[str]:
+    """Runs ``python -m module`` and yields its base URL once ``health_path`` answers 200."""
     log = Path(tempfile.mkstemp(prefix=module.replace(".", "-") + "-", suffix=".log")[1])
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", module, *(args or [])], env=test_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = subprocess.Popen([sys.executable, "-m", module, *(args or [])], env=service_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_healthy(base + "/healthz", proc, log)
+        wait_healthy(base + health_path, proc, log)
         yield base
     finally:
         proc.terminate()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from client.file_client import talk
@@ -9,13 +11,19 @@ from tests.speech import read_pcm16, speak
 from tests.transcribe import transcribe, words
 
 
+# An earlier exchange, added as conversation items: it shows the small model the wanted answer style (the answer, then
+# a sentence about it), so the reply is long enough for streaming to be observable.
+EARLIER_TURN = [
+    ("user", "What is the capital of Italy?"),
+    ("assistant", "The capital of Italy is Rome. Rome is famous for the Colosseum, and people have lived there for almost three thousand years."),
+]
+
+
 @pytest.fixture(scope="module")
 def france_turn(stack, tmp_path_factory):
     wav = speak("What is the capital of France?", tmp_path_factory.mktemp("e2e") / "q.wav")
     pcm, rate = read_pcm16(wav)
-    import asyncio
-
-    return asyncio.run(talk(stack.url, None, pcm, rate, realtime=True, timeout_s=90))
+    return asyncio.run(talk(stack.url, None, pcm, rate, realtime=True, timeout_s=90, history=EARLIER_TURN))
 
 
 def test_user_transcript_and_reply_text(france_turn):

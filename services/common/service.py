@@ -143,11 +143,13 @@ async def send_bytes(ws: WebSocket, data: bytes) -> bool:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # health polls would drown the turn logs
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        access_log=False,
         ws_max_size=TRANSPORT_MAX_BYTES,
         ws_ping_interval=20,
         ws_ping_timeout=60,

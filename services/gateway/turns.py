@@ -279,9 +279,9 @@ class TurnTaker:
             if reply.resampler is None or reply.resampler.in_rate != message.sample_rate:
                 reply.resampler = StreamResampler(message.sample_rate, reply.output_rate)
             self.s.emit("response.output_audio_transcript.delta", response_id=reply.response_id, item_id=reply.item_id, output_index=0, content_index=0, delta=reply.pieces[index] + " ")
-        elif isinstance(message, (TtsDone, ErrorMessage)):
-            if isinstance(message, ErrorMessage):
-                self.s.error(f"tts_{message.code}", message.message)
+        elif isinstance(message, ErrorMessage):
+            self.s.error(f"tts_{message.code}", message.message)  # the piece's tts.done follows
+        elif isinstance(message, TtsDone):
             reply.playing_piece = None
             reply.pieces_done += 1
             reply.piece_audio_ms.append(reply.audio_ms_sent)

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     import os
 
     args.token = args.token or os.environ.get("S2S_GATEWAY_TOKEN") or None
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     if not args.token and not is_loopback(args.host):
         console.print(f"[bold red]error:[/] refusing to listen on {args.host} without a token: pass --token or set S2S_GATEWAY_TOKEN")
         sys.exit(2)

@@ -1,0 +1,1 @@
+"""`make bench`: latency of spoken turns through the real stack."""

@@ -1,0 +1,1 @@
+"""Deploy the whole stack on a RunPod GPU pod: ``python -m deploy up|down|status`` (``make deploy-runpod``)."""

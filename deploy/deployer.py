@@ -1,0 +1,158 @@
+"""``up``: pick a GPU, create the pod, wait for its public port and a healthy gateway, record the endpoint.
+
+Everything after the first create call runs under a guard: any failure, Ctrl-C, SIGTERM or SIGHUP terminates every pod
+this deploy made (unless --keep) and tells the user.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from deploy.cleanup import Interrupted, PodGuard, signals_ignored, signals_interrupt
+from deploy.plan import choose_offers, pod_env, pod_price, pod_spec, why_nothing_fits
+from deploy.provider import AuthError, GpuOffer, NoCapacity, PodInfo, Provider, ProviderError
+from deploy.settings import DeploySettings
+from deploy.state import DeployState, clear_state, load_state, save_state, state_path
+from deploy.ui import Ui
+from deploy.waits import DeployFailed, wait_for_health, wait_for_public_port
+
+EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+CLIENT_COMMAND = ".venv/bin/python -m client --input question.wav --output reply.wav"
+
+
+def refuse_if_deployed(provider: Provider, ui: Ui) -> bool:
+    """A second deploy would overwrite the record of the first pod and leak it."""
+    existing = load_state(include_pending=True)
+    if existing is None:
+        return False
+    if provider.get_pod(existing.pod_id) is not None:
+        where = existing.endpoint or "still starting"
+        ui.error(f"pod {existing.pod_id} is already deployed ({where}); run `make destroy-runpod` first")
+        return True
+    ui.say(f"Forgetting pod {existing.pod_id}: it no longer exists.")
+    clear_state()
+    return False
+
+
+def create_with_fallback(provider: Provider, choices: list[GpuOffer], settings: DeploySettings, name: str, env: dict[str, str], guard: PodGuard, ui: Ui) -> GpuOffer:
+    """Creates the pod on the cheapest GPU type with capacity; after an error, finds a pod it made before retrying."""
+    failures = []
+    for offer in choices:
+        for attempt in range(1, settings.create_attempts + 1):
+            ui.say(f"Creating pod {name} on {offer.name} (${pod_price(offer, settings):.2f}/h)…")
+            guard.create_attempted = True
+            try:
+                guard.pod_id = provider.create_pod(pod_spec(settings, name, offer, env))
+                return offer
+            except AuthError:
+                raise
+            except ProviderError as exc:
+                made = guard.pods_named()  # the create may have made the pod although it answered an error
+                if made:
+                    guard.pod_id = made[0]
+                    ui.warn(f"the create call failed ({exc}) but RunPod did create pod {made[0]}; using it")
+                    return offer
+                if isinstance(exc, NoCapacity):
+                    ui.say(f"  RunPod has no capacity for {offer.name} now.")
+                    failures.append(f"{offer.name}: no capacity")
+                    break
+                ui.warn(f"creating the pod on {offer.name} failed (try {attempt} of {settings.create_attempts}): {exc}")
+                failures.append(f"{offer.name}: {exc}")
+    raise DeployFailed("could not create a pod on any GPU type that fits: " + "; ".join(failures))
+
+
+class Deployment:
+    def __init__(self, provider: Provider, settings: DeploySettings, ui: Ui, keep: bool = False) -> None:
+        self.provider, self.settings, self.ui, self.keep = provider, settings, ui, keep
+
+    def up(self, dry_run: bool = False, extra_env: Mapping[str, str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+        settings, ui = self.settings, self.ui
+        if not dry_run and refuse_if_deployed(self.provider, ui):
+            return EXIT_FAILED
+        offers = self.provider.list_gpu_offers(settings.cloud_type, settings.gpu_count, settings.min_vram_gb)
+        choices = choose_offers(offers, settings)
+        ui.offers_table(offers, choices, settings.gpu_count, settings.max_price_per_hr)
+        if not choices:
+            raise DeployFailed(why_nothing_fits(offers, settings))
+        token = secrets.token_urlsafe(32)
+        name = f"{settings.name_prefix}-{secrets.token_hex(4)}"
+        env = pod_env(settings, token, environ, extra_env or {})
+        ui.say(
+            f"Plan: pod {name}, image {settings.image}, {settings.gpu_count} × {choices[0].name} on {settings.cloud_type} "
+            f"cloud at ${pod_price(choices[0], settings):.2f}/h (cap ${settings.max_price_per_hr:.2f}/h), "
+            f"{settings.container_disk_gb} GB disk, gateway on {settings.gateway_port}/tcp; "
+            f"env: {', '.join(sorted(env))} (token generated, not shown)."
+        )
+        if dry_run:
+            ui.say("Dry run: nothing was created.")
+            return 0
+        guard = PodGuard(self.provider, name, ui, settings.terminate_timeout_s, settings.poll_interval_s)
+        try:
+            with signals_interrupt():
+                return self._deploy(choices, name, env, token, guard)
+        except BaseException as exc:
+            return self._fail(exc, guard)
+
+    def _deploy(self, choices: list[GpuOffer], name: str, env: dict[str, str], token: str, guard: PodGuard) -> int:
+        settings, ui = self.settings, self.ui
+        started = time.monotonic()
+        offer = create_with_fallback(self.provider, choices, settings, name, env, guard, ui)
+        assert guard.pod_id is not None
+        state = DeployState(
+            pod_id=guard.pod_id, name=name, token=token, gpu=offer.id, gpu_count=settings.gpu_count,
+            cost_per_hr=pod_price(offer, settings), created_at=datetime.now(timezone.utc), image=settings.image,
+        )
+        save_state(state)  # before waiting: a deploy killed outright still leaves `destroy` the pod id
+        ui.say(f"Pod {state.pod_id} created ({offer.name}). Ctrl-C cancels and terminates it.")
+
+        def check_price(pod: PodInfo) -> None:
+            if pod.cost_per_hr and abs(pod.cost_per_hr - state.cost_per_hr) > 1e-9:
+                state.cost_per_hr = pod.cost_per_hr
+                save_state(state)
+            if pod.cost_per_hr > settings.max_price_per_hr + 1e-9:
+                raise DeployFailed(f"RunPod bills this pod ${pod.cost_per_hr:.2f}/h, over the cap ${settings.max_price_per_hr:.2f}/h")
+
+        ip, port = wait_for_public_port(self.provider, state.pod_id, settings, ui, check_price)
+        container_s = time.monotonic() - started
+        ui.say(f"Container up after {container_s:.0f} s: gateway port {settings.gateway_port}/tcp is {ip}:{port}.")
+        wait_for_health(ip, port, settings, ui)
+        total_s = time.monotonic() - started
+        state.endpoint = f"ws://{ip}:{port}/v1/realtime"
+        path = save_state(state)
+        guard.terminate_extras()
+        ui.say(f"[bold green]Ready[/] after {total_s:.0f} s (container {container_s:.0f} s, models {total_s - container_s:.0f} s).", markup=True)
+        ui.say(f"endpoint: {state.endpoint}")
+        ui.say(f"Endpoint, token and pod id saved to {path} (mode 0600); the client reads it when given no --url.")
+        ui.say(f"Talk to it:  {CLIENT_COMMAND}")
+        ui.say(f"It costs ${state.cost_per_hr:.2f}/h until you run:  make destroy-runpod")
+        return 0
+
+    def _fail(self, exc: BaseException, guard: PodGuard) -> int:
+        with signals_ignored():  # from the first line: a second Ctrl-C must not abandon the cleanup
+            interrupted = isinstance(exc, (KeyboardInterrupt, Interrupted))
+            expected = interrupted or isinstance(exc, (DeployFailed, ProviderError))
+            if interrupted:
+                reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"got {exc}"
+                self.ui.error(f"deploy {reason}")
+            else:
+                reason = str(exc) if expected else f"unexpected {type(exc).__name__}: {exc}"
+                self.ui.error(reason)
+            self._clean_up(guard)
+        if not expected and isinstance(exc, Exception):
+            raise exc  # a bug: the pod is handled, now show the traceback
+        return EXIT_INTERRUPTED if interrupted else EXIT_FAILED
+
+    def _clean_up(self, guard: PodGuard) -> None:
+        ui = self.ui
+        if self.keep and guard.pod_id:
+            ui.warn(f"--keep: pod {guard.pod_id} is left running and billing; remove it with `make destroy-runpod`")
+        elif guard.terminate_all():
+            clear_state()
+        else:
+            recorded = load_state(include_pending=True)
+            retry = f"retry with `make destroy-runpod` (its record stays in {state_path()}) or " if recorded else ""
+            ui.error(f"a pod may still be running: {retry}delete it at https://www.runpod.io/console/pods")

@@ -1,0 +1,199 @@
+"""STT WebSocket app: ``WS /v1/stt``. Each connection keeps its stream's audio; one shared model decodes for all."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, WebSocket
+from prometheus_client import Histogram
+from pydantic import BaseModel
+
+from services.common.audio import AudioFormatError, pcm16_to_float
+from services.common.messages import STT_CLIENT, ErrorMessage, SttBegin, SttCommit, SttFinal, SttPartial, SttStart
+from services.common.metrics import Metrics
+from services.common.service import create_stage_app, frames, send
+from services.stt.backend import SAMPLE_RATE, load_backend
+from services.stt.buffer import StreamBuffer
+from services.stt.scheduler import FINAL, PARTIAL, Decoder
+from services.stt.settings import SttSettings
+
+log = logging.getLogger(__name__)
+
+
+class SttSession:
+    """One connection: its stream (audio by stream time, language, open utterance) and the decodes it started."""
+
+    def __init__(self, ws: WebSocket, decoder: Decoder, settings: SttSettings, final_seconds: Histogram, partial_seconds: Histogram) -> None:
+        self._ws = ws
+        self._decoder = decoder
+        self._settings = settings
+        self._final_seconds = final_seconds
+        self._partial_seconds = partial_seconds
+        self._send_lock = asyncio.Lock()  # finals, partials and errors are sent from different tasks
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.buffer: StreamBuffer | None = None  # None until stt.start
+        self.language: str | None = None
+        self.utterance_ms: int | None = None  # start of the open utterance; None: no partials
+        self._epoch = 0  # bumped whenever the open utterance changes, so stale partials are dropped
+        self._next_partial_ms = 0
+        self._partial: asyncio.Task[None] | None = None
+        self._finals_pending = 0
+
+    async def send(self, message: BaseModel) -> None:
+        async with self._send_lock:
+            await send(self._ws, message)
+
+    async def error(self, code: str, message: str, request_id: str | None = None) -> None:
+        await self.send(ErrorMessage(code=code, message=message, request_id=request_id))
+
+    async def on_item(self, item: bytes | BaseModel) -> None:
+        if isinstance(item, ErrorMessage):
+            await self.send(item)
+        elif isinstance(item, SttStart):
+            await self._start(item)
+        elif self.buffer is None:
+            request_id = item.request_id if isinstance(item, SttCommit) else None
+            await self.error("not_configured", "send stt.start before audio, stt.begin or stt.commit", request_id)
+        elif isinstance(item, bytes):
+            await self._audio(item)
+        elif isinstance(item, SttBegin):
+            self._begin(item)
+        elif isinstance(item, SttCommit):
+            await self._commit(item)
+
+    async def close(self) -> None:
+        """The client is gone: drop its waiting decodes (a running one finishes in its thread; nobody waits for it)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ client messages
+
+    async def _start(self, start: SttStart) -> None:
+        if start.sample_rate != SAMPLE_RATE:
+            await self.error("invalid_sample_rate", f"STT takes {SAMPLE_RATE} Hz audio, got {start.sample_rate} Hz")
+            return
+        language = start.language or self._settings.language
+        if language is not None and not self._decoder.backend.supports_language(language):
+            await self.error("invalid_language", f"language {language!r} is not supported by this model")
+            return
+        # A new stt.start restarts the stream: stream time begins again at 0. Commits already taken are still answered.
+        self.buffer = StreamBuffer(SAMPLE_RATE, self._settings.max_buffer_s)
+        self.language = language
+        self._close_utterance()
+
+    async def _audio(self, pcm: bytes) -> None:
+        assert self.buffer is not None
+        try:
+            samples = pcm16_to_float(pcm)
+        except AudioFormatError as err:
+            await self.error(err.code, str(err))
+            return
+        self.buffer.append(samples)
+        self._maybe_partial()
+
+    def _begin(self, begin: SttBegin) -> None:
+        if self.utterance_ms == begin.start_ms:
+            return  # the same utterance goes on
+        self.utterance_ms = begin.start_ms
+        self._epoch += 1
+        self._next_partial_ms = begin.start_ms + self._settings.partial_interval_ms
+
+    async def _commit(self, commit: SttCommit) -> None:
+        buffer = self.buffer
+        assert buffer is not None
+        if commit.end_ms is not None and commit.end_ms < commit.start_ms:
+            await self.error("invalid_range", f"end_ms {commit.end_ms} is before start_ms {commit.start_ms}", commit.request_id)
+            return
+        start, end = buffer.clip_ms(commit.start_ms, commit.end_ms)
+        if end <= start:
+            wanted = f"[{commit.start_ms}, {'newest' if commit.end_ms is None else commit.end_ms})"
+            held = f"[{buffer.start_ms}, {buffer.end_ms})"
+            await self.error("invalid_range", f"range {wanted} ms holds no audio; the buffer holds {held} ms", commit.request_id)
+            return
+        audio = buffer.read(start, end)  # a copy: later audio or trimming does not change what this commit decodes
+        self._close_utterance()
+        self._finals_pending += 1
+        self._spawn(self._final(commit.request_id, audio, self.language))
+
+    # ------------------------------------------------------------------ decodes
+
+    def _close_utterance(self) -> None:
+        self.utterance_ms = None
+        self._epoch += 1
+
+    def _maybe_partial(self) -> None:
+        interval = self._settings.partial_interval_ms
+        if not interval or self.utterance_ms is None or self.buffer is None:
+            return
+        if self.buffer.end_ms < self._next_partial_ms:
+            return
+        if self._finals_pending or (self._partial is not None and not self._partial.done()):
+            return  # one decode per stream at a time; the next frame tries again
+        self._next_partial_ms = self.buffer.end_ms + interval
+        self._partial = self._spawn(self._partial_transcript(self.utterance_ms, self._epoch, self.language))
+
+    async def _final(self, request_id: str, audio: np.ndarray, language: str | None) -> None:
+        try:
+            async with self._decoder.turn(FINAL):
+                transcript, seconds = await self._decoder.decode(audio, language)
+        except Exception as exc:  # a failed decode is this request's error, not the connection's end
+            log.exception("stt: final decode failed")
+            await self.error("decode_failed", f"{type(exc).__name__}: {exc}", request_id)
+            return
+        finally:
+            self._finals_pending -= 1
+        self._final_seconds.observe(seconds)
+        audio_ms = round(len(audio) * 1000 / SAMPLE_RATE)
+        final = SttFinal(request_id=request_id, text=transcript.text, language=transcript.language, audio_ms=audio_ms, decode_ms=round(seconds * 1000, 1))
+        await self.send(final)
+
+    async def _partial_transcript(self, start_ms: int, epoch: int, language: str | None) -> None:
+        try:
+            async with self._decoder.turn(PARTIAL):
+                if epoch != self._epoch or self.buffer is None:
+                    return  # committed or restarted while waiting for the model: the partial is moot
+                start, end = self.buffer.clip_ms(start_ms, None)
+                if end <= start:
+                    return
+                # The newest audio at the moment the model is free, not when the partial was asked for.
+                transcript, seconds = await self._decoder.decode(self.buffer.read(start, end), language)
+        except Exception:  # partials are best-effort
+            log.exception("stt: partial decode failed")
+            return
+        self._partial_seconds.observe(seconds)
+        if epoch == self._epoch:  # after a commit the final supersedes it
+            await self.send(SttPartial(start_ms=start_ms, text=transcript.text))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+def create_app(settings: SttSettings | None = None) -> FastAPI:
+    settings = settings or SttSettings()
+    metrics = Metrics()
+    final_seconds = metrics.histogram("stt_final_seconds", "Decode time of final transcripts (model time, not queueing).")
+    partial_seconds = metrics.histogram("stt_partial_seconds", "Decode time of partial transcripts.")
+    holder: dict[str, Decoder] = {}
+
+    def load_model() -> None:
+        backend = load_backend(settings)
+        backend.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32), settings.language)  # warm-up: 1 s of silence
+        holder["decoder"] = Decoder(backend)
+
+    async def handle(ws: WebSocket) -> None:
+        session = SttSession(ws, holder["decoder"], settings, final_seconds, partial_seconds)
+        try:
+            async for item in frames(ws, STT_CLIENT, settings.max_message_bytes):
+                await session.on_item(item)
+        finally:
+            await session.close()
+
+    return create_stage_app("stt", settings, load_model, "/v1/stt", handle, metrics)
