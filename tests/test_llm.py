@@ -189,6 +189,17 @@ async def test_bad_input_gets_a_typed_error_and_the_connection_goes_on(llm_url, 
         assert_paris(await collect(ws, "paris"))
 
 
+async def test_a_prompt_longer_than_the_context_gets_a_typed_error_and_done(llm_url):
+    async with websockets.connect(llm_url) as ws:
+        # 3,000 digits are 3,000 tokens (SmolLM2 splits digits) but under the fixture's 4 KiB message limit.
+        await generate(ws, "long", [{"role": "user", "content": "7" * 3000}])
+        error = await recv(ws)
+        assert error["type"] == "error" and error["code"] == "context_length_exceeded" and error["request_id"] == "long", error
+        assert (await collect(ws, "long")).done["finish_reason"] == "error"
+        await generate(ws, "paris", PARIS)
+        assert_paris(await collect(ws, "paris"))
+
+
 async def test_metrics_count_tokens_and_time_to_first_token(llm_service):
     base, url = llm_service
     await ask_paris(url)

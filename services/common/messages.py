@@ -39,6 +39,7 @@ class VadStart(Message):
     sample_rate: int = 16000
     threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
     min_silence_ms: int | None = Field(default=None, ge=0, le=10_000)
+    min_speech_ms: int | None = Field(default=None, ge=0, le=5_000)
     speech_pad_ms: int | None = Field(default=None, ge=0, le=2_000)
     pause_ms: int | None = Field(default=None, ge=0, le=10_000)
 
@@ -46,6 +47,7 @@ class VadStart(Message):
 class VadSpeechStarted(Message):
     type: Literal["vad.speech_started"] = "vad.speech_started"
     start_ms: int  # stream time of the first voiced audio, minus speech padding
+    voice_start_ms: int = 0  # stream time of the first voiced audio (sent once speech lasted min_speech_ms)
 
 
 class VadPause(Message):

@@ -115,6 +115,11 @@ class ConversationItemTruncate(ClientEvent):
     audio_end_ms: int = Field(ge=0)
 
 
+class ConversationItemRetrieve(ClientEvent):
+    type: Literal["conversation.item.retrieve"]
+    item_id: str
+
+
 class ResponseOptions(Lenient):
     instructions: str | None = None
 
@@ -137,6 +142,7 @@ RealtimeClientEvent = Annotated[
         InputAudioClear,
         ConversationItemCreate,
         ConversationItemTruncate,
+        ConversationItemRetrieve,
         ResponseCreate,
         ResponseCancel,
     ],
@@ -157,6 +163,7 @@ SERVER_EVENT_TYPES = (
     "conversation.item.added",
     "conversation.item.done",
     "conversation.item.truncated",
+    "conversation.item.retrieved",
     "conversation.item.input_audio_transcription.delta",
     "conversation.item.input_audio_transcription.completed",
     "response.created",

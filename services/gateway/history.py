@@ -37,14 +37,17 @@ class History:
         self.items.append(item)
         return item.as_realtime()
 
+    def get(self, item_id: str) -> HistoryItem | None:
+        return next((item for item in self.items if item.item_id == item_id), None)
+
     def messages(self) -> list[ChatMessage]:
         recent = [item for item in self.items if item.text][-self.max_messages :]
         return [ChatMessage(role=item.role, content=item.text) for item in recent]  # type: ignore[arg-type]
 
     def truncate(self, item_id: str, audio_end_ms: float) -> bool:
         """Keeps only the text the user heard: whole pieces before ``audio_end_ms``, and the heard share of the next."""
-        item = next((i for i in self.items if i.item_id == item_id and i.role == "assistant"), None)
-        if item is None:
+        item = self.get(item_id)
+        if item is None or item.role != "assistant":
             return False
         if not item.pieces or audio_end_ms >= item.audio_ms:
             return True

@@ -74,6 +74,16 @@ class Reply:
     def audio_ms_sent(self) -> float:
         return self.audio_bytes_sent / 2 / self.output_rate * 1000.0
 
-    def spoken_text(self) -> str:
-        """Text of the pieces whose audio has started reaching the client."""
-        return " ".join(self.pieces[: self.pieces_started]).strip()
+    def started_pieces(self) -> tuple[list[str], list[float]]:
+        """Pieces whose audio reached the client, with the audio position where each ended (or where it stopped)."""
+        ends = list(self.piece_audio_ms[: self.pieces_started])
+        if len(ends) < self.pieces_started:
+            ends.append(self.audio_ms_sent)
+        return self.pieces[: len(ends)], ends
+
+    def heard_ms(self, now: float) -> float:
+        """What the client can have played by ``now``: it plays in real time from the first audio delta."""
+        first = self.clock.marks.get("first_audio_sent")
+        if first is None:
+            return 0.0
+        return min(self.audio_ms_sent, max(0.0, (now - first) * 1000.0))

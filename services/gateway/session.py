@@ -117,6 +117,7 @@ class RealtimeSession:
 
     def _vad_start(self) -> VadStart:
         td = self.config.turn_detection
+        pause_ms = self.settings.speculative_pause_ms
         if td is None:
             return VadStart(sample_rate=STAGE_RATE)
         return VadStart(
@@ -124,6 +125,7 @@ class RealtimeSession:
             threshold=td.threshold,
             min_silence_ms=td.silence_duration_ms,
             speech_pad_ms=td.prefix_padding_ms,
+            pause_ms=pause_ms if pause_ms and pause_ms < (td.silence_duration_ms or 10_000) else 0,
         )
 
     async def _read_loop(self) -> None:
@@ -193,6 +195,7 @@ class RealtimeSession:
             "input_audio_buffer.clear": self._clear,
             "conversation.item.create": self._item_create,
             "conversation.item.truncate": self._truncate,
+            "conversation.item.retrieve": self._retrieve,
             "response.create": self._response_create,
             "response.cancel": self._response_cancel,
         }[event.type]
@@ -278,6 +281,13 @@ class RealtimeSession:
 
     async def _truncate(self, event: rt.ConversationItemTruncate) -> None:
         self.turns.truncate(event.item_id, event.audio_end_ms, event.event_id)
+
+    async def _retrieve(self, event: rt.ConversationItemRetrieve) -> None:
+        item = self.turns.history.get(event.item_id)
+        if item is None:
+            self.error("item_not_found", f"no conversation item {event.item_id!r}", event.event_id, "item_id")
+            return
+        self.emit("conversation.item.retrieved", item=item.as_realtime())
 
     async def _response_create(self, event: rt.ResponseCreate) -> None:
         instructions = event.response.instructions if event.response else None

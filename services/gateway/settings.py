@@ -19,4 +19,8 @@ class GatewaySettings(ServiceSettings):
     stage_timeout_s: float = Field(default=30.0, description="Time a stage may take to answer before the turn fails.")
     history_messages: int = Field(default=12, description="Past user/assistant messages sent to the LLM.")
     max_sessions: int = Field(default=16, description="Concurrent conversations; more are refused.")
+    speculative_pause_ms: int = Field(
+        default=150,
+        description="Start the STT final decode after this much silence, before the turn is confirmed; reused if the user stays silent (0: off).",
+    )
     language: str | None = Field(default="en", description="Language hint for STT (None: detect).")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import enum
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from services.common import realtime as rt
@@ -32,6 +34,7 @@ from services.common.messages import (
     TtsDone,
     TtsSpeak,
     TtsStarted,
+    VadPause,
     VadSpeechStarted,
     VadSpeechStopped,
 )
@@ -62,6 +65,16 @@ ALLOWED = {
 }
 
 
+@dataclass
+class Speculation:
+    """An STT decode started at a short pause, before the end of the turn was certain."""
+
+    voice_end_ms: int  # where the silence began; the turn's end must match it for the result to count
+    request_id: str
+    sent_at: float = field(default_factory=time.perf_counter)
+    result: SttFinal | None = None
+
+
 class TurnTaker:
     def __init__(self, session: RealtimeSession) -> None:
         self.s = session
@@ -76,6 +89,8 @@ class TurnTaker:
         self._partial = ""
         self._reply_requested = False  # response.create arrived while the transcript was pending
         self._manual_start_ms = 0.0
+        self._playing: Reply | None = None  # the last finished reply, while the client may still be playing it
+        self._speculation: Speculation | None = None
 
     def move(self, to: Turn) -> None:
         if to is not self.state:
@@ -95,22 +110,37 @@ class TurnTaker:
     async def on_vad(self, event: Any) -> None:
         if isinstance(event, VadSpeechStarted):
             await self._speech_started(event)
+        elif isinstance(event, VadPause) and self.state is Turn.USER_SPEAKING:
+            await self._speculate(event)
         elif isinstance(event, VadSpeechStopped) and self.state is Turn.USER_SPEAKING:
             await self._speech_stopped(event)
 
+    async def _speculate(self, pause: VadPause) -> None:
+        """A short pause: decode now, so the transcript is (nearly) ready if the pause becomes the end of the turn."""
+        self._commits += 1
+        request_id = f"{self._item_id}#{self._commits}"
+        self._speculation = Speculation(pause.end_ms, request_id)
+        end_ms = pause.end_ms + self.s.settings.speculative_pause_ms
+        await self._send(self.s.stt, SttCommit(request_id=request_id, start_ms=self._utterance_start_ms, end_ms=end_ms))
+
     async def _speech_started(self, event: VadSpeechStarted) -> None:
-        td = self.s.config.turn_detection
-        if self.state is Turn.RESPONDING and td is not None and td.interrupt_response:
-            await self.cancel_reply("turn_detected")
         if self.state is Turn.TRANSCRIBING:
             self._awaiting_final = None  # the user went on: the utterance continues, its first transcript is moot
         elif self.state is not Turn.USER_SPEAKING:
             self._item_id = self.s.ids.next("item")
             self._utterance_start_ms = event.start_ms
             self._partial = ""
+            self._speculation = None
             self.clock = TurnClock()
-        self.move(Turn.USER_SPEAKING)
+        # First the event clients stop playback on, then the cancel.
         self.s.emit("input_audio_buffer.speech_started", audio_start_ms=event.start_ms, item_id=self._item_id)
+        td = self.s.config.turn_detection
+        if td is not None and td.interrupt_response:
+            if self.reply is not None:
+                await self.cancel_reply("turn_detected")
+            else:
+                self._cut_playback()
+        self.move(Turn.USER_SPEAKING)
         await self._send(self.s.stt, SttBegin(start_ms=self._utterance_start_ms))
 
     async def _speech_stopped(self, event: VadSpeechStopped) -> None:
@@ -120,6 +150,16 @@ class TurnTaker:
         self.clock.marks.pop("speech_stopped", None)
         self.clock.mark("speech_stopped")
         self.s.emit("input_audio_buffer.speech_stopped", audio_end_ms=event.end_ms, item_id=self._item_id)
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation.voice_end_ms == event.voice_end_ms:
+            # No speech since the pause: the speculative decode covers this turn.
+            self.clock.marks["stt_commit"] = speculation.sent_at
+            self._awaiting_final = speculation.request_id
+            self.move(Turn.TRANSCRIBING)
+            self.s.emit("input_audio_buffer.committed", item_id=self._item_id, previous_item_id=self.history.last_item_id)
+            if speculation.result is not None:
+                await self._final(speculation.result)
+            return
         await self._commit_utterance(self._utterance_start_ms, event.end_ms)
 
     async def _commit_utterance(self, start_ms: float, end_ms: float) -> None:
@@ -167,7 +207,9 @@ class TurnTaker:
                     delta, self._partial = message.text[len(self._partial) :], message.text
                     self.s.emit("conversation.item.input_audio_transcription.delta", item_id=self._item_id, content_index=0, delta=delta)
         elif isinstance(message, SttFinal):
-            if message.request_id == self._awaiting_final:
+            if self._speculation is not None and message.request_id == self._speculation.request_id:
+                self._speculation.result = message  # kept until the turn ends (used) or the user goes on (dropped)
+            elif message.request_id == self._awaiting_final:
                 await self._final(message)
         elif isinstance(message, ErrorMessage):
             self.s.error(f"stt_{message.code}", message.message)
@@ -219,6 +261,8 @@ class TurnTaker:
             return
         if not (await self.s.ensure(self.s.llm) and await self.s.ensure(self.s.tts)):
             return
+        if "response_start" in self.clock.marks:  # a reply without a new spoken turn (response.create)
+            self.clock = TurnClock()
         reply = Reply(self.s.ids.next("resp"), self.s.ids.next("item"), self.s.config.output_rate, self.clock)
         self.reply = reply
         self.move(Turn.RESPONDING)
@@ -240,12 +284,12 @@ class TurnTaker:
         if reply is None or getattr(message, "request_id", None) != reply.response_id:
             return  # a cancelled reply's late tokens
         if isinstance(message, LlmDelta):
-            self.clock.mark("llm_first_token")
+            reply.clock.mark("llm_first_token")
             reply.text += message.text
             for piece in reply.chunker.push(message.text):
                 await self._speak(reply, piece)
         elif isinstance(message, LlmDone):
-            self.clock.mark("llm_done")
+            reply.clock.mark("llm_done")
             for piece in reply.chunker.flush():
                 await self._speak(reply, piece)
             reply.llm_done = True
@@ -258,7 +302,7 @@ class TurnTaker:
     async def _speak(self, reply: Reply, piece: str) -> None:
         index = len(reply.pieces)
         reply.pieces.append(piece)
-        self.clock.mark("tts_first_request")
+        reply.clock.mark("tts_first_request")
         if not await self._send(self.s.tts, TtsSpeak(request_id=reply.tts_request_id(index), text=piece)):
             await self.cancel_reply("failed")
 
@@ -291,8 +335,8 @@ class TurnTaker:
     def _send_audio(self, reply: Reply, pcm: bytes) -> None:
         if not pcm:
             return
-        self.clock.mark("tts_first_audio")
-        self.clock.mark("first_audio_sent")
+        reply.clock.mark("tts_first_audio")
+        reply.clock.mark("first_audio_sent")
         reply.audio_bytes_sent += len(pcm)
         self.s.emit("response.output_audio.delta", response_id=reply.response_id, item_id=reply.item_id, output_index=0, content_index=0, delta=base64.b64encode(pcm).decode())
 
@@ -312,21 +356,43 @@ class TurnTaker:
         reply.closed = True
         if status == "completed" and reply.resampler is not None:
             self._send_audio(reply, reply.resampler.process(b"", last=True))
-        transcript = reply.spoken_text() if status != "completed" else " ".join(reply.pieces).strip()
         rid, iid = reply.response_id, reply.item_id
+        transcript = self._remember(reply, status)
         self.s.emit("response.output_audio.done", response_id=rid, item_id=iid, output_index=0, content_index=0)
         self.s.emit("response.output_audio_transcript.done", response_id=rid, item_id=iid, output_index=0, content_index=0, transcript=transcript)
         self.s.emit("response.content_part.done", response_id=rid, item_id=iid, output_index=0, content_index=0, part={"type": "audio", "transcript": transcript})
-        if transcript:
-            self.history.add(iid, "assistant", transcript, pieces=reply.pieces[: len(reply.piece_audio_ms)], piece_end_ms=reply.piece_audio_ms, audio_ms=reply.audio_ms_sent)
         self.s.emit("response.output_item.done", response_id=rid, output_index=0, item=self._item_body(reply, "completed" if status == "completed" else "incomplete", transcript))
-        timings = self.clock.report()
+        timings = reply.clock.report()
         log.info("session %s turn %s %s: %s", self.s.id, rid, status, " ".join(f"{k}={v:.0f}" for k, v in timings.items()))
         self.s.emit("response.done", response=self._response_body(reply, status, transcript, reason), timings=timings)
         self.s.metrics.observe_turn(timings, status)
+        self._playing = reply if status == "completed" else None
         self.reply = None
         if self.state is Turn.RESPONDING:
             self.move(Turn.LISTENING)
+
+    def _cut_playback(self) -> None:
+        """The user spoke over a reply that was fully sent but may still be playing: keep only what was heard."""
+        reply, self._playing = self._playing, None
+        if reply is None:
+            return
+        heard = reply.heard_ms(time.perf_counter())
+        if heard < reply.audio_ms_sent and self.history.truncate(reply.item_id, heard):
+            self.s.emit("conversation.item.truncated", item_id=reply.item_id, content_index=0, audio_end_ms=int(heard))
+
+    def _remember(self, reply: Reply, status: str) -> str:
+        """Adds the reply to the history as far as the user heard it; returns that text."""
+        if status == "completed":
+            pieces, ends = reply.pieces, reply.piece_audio_ms
+        else:
+            pieces, ends = reply.started_pieces()
+        if not pieces:
+            return ""
+        self.history.add(reply.item_id, "assistant", " ".join(pieces), pieces=pieces, piece_end_ms=ends, audio_ms=reply.audio_ms_sent)
+        if status != "completed":
+            # The client buffers audio ahead of playback: keep only what it can have played; its truncate refines this.
+            self.history.truncate(reply.item_id, reply.heard_ms(time.perf_counter()))
+        return self.history.get(reply.item_id).text
 
     def _item_body(self, reply: Reply, status: str, transcript: str = "") -> dict[str, Any]:
         return {"id": reply.item_id, "object": "realtime.item", "type": "message", "role": "assistant", "status": status, "content": [{"type": "output_audio", "transcript": transcript}]}

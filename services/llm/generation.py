@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.messages import ErrorMessage, LlmDelta, LlmDone, Message
-from services.llm.backends.base import GenerationRequest, LlmBackend, Piece
+from services.llm.backends.base import ContextOverflow, GenerationRequest, LlmBackend, Piece
 
 Send = Callable[[Message], Awaitable[Any]]
 _END = object()  # the worker thread's last item
@@ -120,7 +120,8 @@ class ModelRunner:
         finally:
             await worker  # the model is free again only once the worker thread has let go of it
         if failure is not None:
-            await send(ErrorMessage(code="generation_failed", message=f"{type(failure).__name__}: {failure}", request_id=gen.request_id))
+            code = "context_length_exceeded" if isinstance(failure, ContextOverflow) else "generation_failed"
+            await send(ErrorMessage(code=code, message=f"{type(failure).__name__}: {failure}", request_id=gen.request_id))
             return Outcome("error", tokens, ttft_ms)
         return Outcome("cancelled" if gen.cancelled else finish, tokens, ttft_ms)
 

@@ -36,7 +36,7 @@ class StreamBuffer:
 
     def clip_ms(self, start_ms: int, end_ms: int | None) -> tuple[int, int]:
         """The sample range of [start_ms, end_ms) that is still held (end None: the newest audio); may be empty."""
-        start = max(self.start_sample, start_ms * self.rate // 1000)
+        start = min(max(self.start_sample, start_ms * self.rate // 1000), self._total)
         end = self._total if end_ms is None else min(self._total, end_ms * self.rate // 1000)
         return start, max(start, end)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
@@ -34,3 +34,8 @@ class SttSettings(ServiceSettings):
         default=600, ge=0, description="Audio that must arrive in an open utterance before the next partial transcript (0: no partials)."
     )
     max_buffer_s: float = Field(default=120.0, gt=0, le=3600, description="Seconds of stream audio kept per connection; older audio is dropped.")
+
+    @field_validator("language", "cache_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # S2S_STT_LANGUAGE= (empty) means detect, not a language called ""

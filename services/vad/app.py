@@ -51,6 +51,7 @@ def create_app(settings: VadSettings | None = None) -> FastAPI:
             min_silence_ms=start.min_silence_ms if start.min_silence_ms is not None else settings.min_silence_ms,
             speech_pad_ms=start.speech_pad_ms if start.speech_pad_ms is not None else settings.speech_pad_ms,
             pause_ms=start.pause_ms if start.pause_ms is not None else settings.pause_ms,
+            min_speech_ms=start.min_speech_ms if start.min_speech_ms is not None else settings.min_speech_ms,
         )
 
     async def handle(ws: WebSocket) -> None:

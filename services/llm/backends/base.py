@@ -32,6 +32,10 @@ class Piece:
     finish_reason: Literal["stop", "length"] | None = None
 
 
+class ContextOverflow(ValueError):
+    """The prompt leaves no room for a reply in the model's context window (the caller should trim the history)."""
+
+
 class LlmBackend(ABC):
     """One loaded model. ``generate`` runs in a worker thread; the service never runs more than ``max_parallel`` at once."""
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
-from services.llm.backends.base import GenerationRequest, LlmBackend, Piece, embedded_gguf, is_embedded
+from services.llm.backends.base import ContextOverflow, GenerationRequest, LlmBackend, Piece, embedded_gguf, is_embedded
 
 if TYPE_CHECKING:
     from services.llm.settings import LlmSettings
@@ -54,5 +54,9 @@ class LlamaCppBackend(LlmBackend):
                     return
                 if cancelled.is_set():
                     return
+        except ValueError as exc:
+            if "exceed context window" in str(exc):  # llama-cpp-python's only signal for an over-long prompt
+                raise ContextOverflow(str(exc)) from exc
+            raise
         finally:
             stream.close()

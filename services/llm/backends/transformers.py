@@ -6,7 +6,7 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from services.llm.backends.base import GenerationRequest, LlmBackend, Piece, embedded_gguf, is_embedded
+from services.llm.backends.base import ContextOverflow, GenerationRequest, LlmBackend, Piece, embedded_gguf, is_embedded
 
 if TYPE_CHECKING:
     from services.llm.settings import LlmSettings
@@ -62,8 +62,12 @@ class TransformersBackend(LlmBackend):
         inputs = tok.apply_chat_template(
             request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self._model.device)
+        prompt_tokens = inputs["input_ids"].shape[-1]
+        limit = getattr(self._model.config, "max_position_embeddings", None)
+        if limit is not None and prompt_tokens >= limit:
+            raise ContextOverflow(f"prompt of {prompt_tokens} tokens fills the {limit}-token context window")
         closed = threading.Event()
-        gate = _TokenGate(inputs["input_ids"].shape[-1], cancelled, closed)
+        gate = _TokenGate(prompt_tokens, cancelled, closed)
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         kwargs: dict[str, Any] = dict(
             **inputs,
