@@ -29,6 +29,7 @@ class TurnResult:
     server_timings: dict[str, float] = field(default_factory=dict)
     last_voice_sent_at: float | None = None
     first_audio_at: float | None = None
+    audio_arrivals: list[tuple[float, float]] = field(default_factory=list)  # (perf_counter, ms of audio)
 
     @property
     def voice_to_voice_ms(self) -> float | None:
@@ -81,7 +82,9 @@ async def talk(
             if kind == "response.output_audio.delta":
                 if result.first_audio_at is None:
                     result.first_audio_at = now
-                result.reply_audio += audio_of(event)
+                chunk = audio_of(event)
+                result.reply_audio += chunk
+                result.audio_arrivals.append((now, len(chunk) / 2 / output_rate * 1000.0))
             elif kind == "response.output_audio_transcript.delta":
                 result.reply_text += event["delta"]
             elif kind == "input_audio_buffer.committed":

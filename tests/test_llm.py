@@ -19,8 +19,7 @@ import pytest
 import websockets
 
 from services.llm.backends.base import embedded_gguf
-from tests.procs import REPO, free_port, service_process, wait_healthy
-from tests.procs import service_env as process_env  # renamed: pytest would collect a test_* name
+from tests.procs import REPO, free_port, service_env, service_process, wait_healthy
 
 PARIS = [{"role": "user", "content": "What is the capital of France?"}]
 # A reply far longer than the test waits for: SmolLM2 filled 400 tokens for this in every seed tried.
@@ -213,7 +212,10 @@ async def test_metrics_count_tokens_and_time_to_first_token(llm_service):
 
 
 def installed(*modules: str) -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in modules)
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in modules)
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        return False
 
 
 @contextmanager
@@ -224,13 +226,17 @@ def llama_cpp_openai_server() -> Iterator[str]:
     args = ["--model", str(embedded_gguf("embedded:smollm2-135m")), "--host", "127.0.0.1", "--port", str(port),
             "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "2", "--verbose", "False"]
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *args], env=process_env(), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *args], env=service_env(), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/v1/models", proc, log)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.skipif(not installed("llama_cpp.server", "sse_starlette", "starlette_context", "openai"), reason="needs llama-cpp-python[server] extras and openai")
@@ -244,7 +250,7 @@ async def test_openai_backend_streams_from_an_openai_compatible_server():
             await assert_cancel_stops_within_a_few_deltas(url, max_after_cancel=3)
 
 
-@pytest.mark.skipif(not installed("torch", "transformers", "gguf"), reason="needs torch, transformers and gguf")
+@pytest.mark.skipif(not installed("torch", "transformers", "gguf", "accelerate"), reason="needs torch, transformers, gguf and accelerate")
 async def test_transformers_backend_streams_and_cancels():
     port = free_port()
     env = {"S2S_LLM_PORT": str(port), "S2S_LLM_BACKEND": "transformers"}  # the embedded GGUF, dequantized

@@ -102,6 +102,7 @@ class SttFinal(Message):
     language: str | None
     audio_ms: int
     decode_ms: float
+    queued_ms: float = 0.0  # time the request waited for the model (a decode already running)
 
 
 # --------------------------------------------------------------------------- LLM

@@ -14,6 +14,7 @@ class TurnClock:
     """Wall-clock marks of one turn (perf_counter seconds); durations derive from them."""
 
     marks: dict[str, float] = field(default_factory=dict)
+    service_ms: dict[str, float] = field(default_factory=dict)  # compute time the stages report for themselves
 
     def mark(self, name: str, at: float | None = None) -> None:
         self.marks.setdefault(name, time.perf_counter() if at is None else at)
@@ -27,6 +28,8 @@ class TurnClock:
         spans = {
             "end_of_turn_ms": ("last_voice", "speech_stopped"),
             "stt_final_ms": ("stt_commit", "stt_final"),
+            "stt_wait_ms": ("speech_stopped", "stt_final"),
+            "llm_first_clause_ms": ("llm_request", "tts_first_request"),
             "llm_ttft_ms": ("llm_request", "llm_first_token"),
             "tts_first_audio_ms": ("tts_first_request", "tts_first_audio"),
             "voice_to_voice_ms": ("last_voice", "first_audio_sent"),
@@ -38,6 +41,7 @@ class TurnClock:
             value = self.between(start, end)
             if value is not None:
                 out[name] = round(value, 1)
+        out.update({name: round(value, 1) for name, value in self.service_ms.items()})
         return out
 
 

@@ -220,6 +220,8 @@ class TurnTaker:
     async def _final(self, final: SttFinal) -> None:
         self._awaiting_final = None
         self.clock.mark("stt_final")
+        self.clock.service_ms["stt_decode_ms"] = final.decode_ms
+        self.clock.service_ms["stt_queued_ms"] = final.queued_ms
         item_id, text = self._item_id or self.s.ids.next("item"), final.text.strip()
         self.s.emit("conversation.item.input_audio_transcription.completed", item_id=item_id, content_index=0, transcript=text)
         if not text:
@@ -290,6 +292,8 @@ class TurnTaker:
                 await self._speak(reply, piece)
         elif isinstance(message, LlmDone):
             reply.clock.mark("llm_done")
+            if message.ttft_ms is not None:
+                reply.clock.service_ms["llm_service_ttft_ms"] = message.ttft_ms
             for piece in reply.chunker.flush():
                 await self._speak(reply, piece)
             reply.llm_done = True
@@ -326,6 +330,8 @@ class TurnTaker:
         elif isinstance(message, ErrorMessage):
             self.s.error(f"tts_{message.code}", message.message)  # the piece's tts.done follows
         elif isinstance(message, TtsDone):
+            if index == 0 and message.first_audio_ms is not None:
+                reply.clock.service_ms["tts_service_first_audio_ms"] = message.first_audio_ms
             reply.playing_piece = None
             reply.pieces_done += 1
             reply.piece_audio_ms.append(reply.audio_ms_sent)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -138,8 +139,10 @@ class SttSession:
         self._partial = self._spawn(self._partial_transcript(self.utterance_ms, self._epoch, self.language))
 
     async def _final(self, request_id: str, audio: np.ndarray, language: str | None) -> None:
+        asked = time.perf_counter()
         try:
             async with self._decoder.turn(FINAL):
+                queued = time.perf_counter() - asked  # waiting for a decode already running (a partial, another stream)
                 transcript, seconds = await self._decoder.decode(audio, language)
         except Exception as exc:  # a failed decode is this request's error, not the connection's end
             log.exception("stt: final decode failed")
@@ -149,7 +152,7 @@ class SttSession:
             self._finals_pending -= 1
         self._final_seconds.observe(seconds)
         audio_ms = round(len(audio) * 1000 / SAMPLE_RATE)
-        final = SttFinal(request_id=request_id, text=transcript.text, language=transcript.language, audio_ms=audio_ms, decode_ms=round(seconds * 1000, 1))
+        final = SttFinal(request_id=request_id, text=transcript.text, language=transcript.language, audio_ms=audio_ms, decode_ms=round(seconds * 1000, 1), queued_ms=round(queued * 1000, 1))
         await self.send(final)
 
     async def _partial_transcript(self, start_ms: int, epoch: int, language: str | None) -> None:

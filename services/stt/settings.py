@@ -31,7 +31,9 @@ class SttSettings(ServiceSettings):
         default=None, description="Language code for every stream (None: detect, which costs an extra encoder pass); stt.start.language overrides it."
     )
     partial_interval_ms: int = Field(
-        default=600, ge=0, description="Audio that must arrive in an open utterance before the next partial transcript (0: no partials)."
+        default=1000,
+        ge=0,
+        description="Audio that must arrive in an open utterance before the next partial transcript (0: no partials). Each partial is a full decode: on CPU a final can wait for one in flight.",
     )
     max_buffer_s: float = Field(default=120.0, gt=0, le=3600, description="Seconds of stream audio kept per connection; older audio is dropped.")
 
