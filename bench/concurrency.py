@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import time
 from dataclasses import dataclass
 
 from client.file_client import talk

@@ -38,8 +38,11 @@ def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: fl
             if proc.poll() is not None:
                 raise RuntimeError(f"{url} exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
             try:
-                if http.get(url).status_code == 200:
+                answer = http.get(url)
+                if answer.status_code == 200:
                     return
+                if answer.headers.get("content-type", "").startswith("application/json") and answer.json().get("status") == "failed":
+                    raise RuntimeError(f"{url} reports its model failed to load: {answer.json().get('error')}")
             except httpx.TransportError:
                 pass
             time.sleep(0.1)  # polling interval of a readiness check, not synchronisation by sleeping

@@ -185,6 +185,18 @@ class RealtimeSession:
             return False
         return True
 
+    async def send_to(self, link: StageLink, message: Any, report: bool = True) -> bool:
+        """Sends to a stage, reconnecting if needed; False (and an error event when ``report``) if it can't."""
+        if not (await self.ensure(link) if report else link.connected):
+            return False
+        try:
+            await link.send(message)
+        except StageUnavailable as err:
+            if report:
+                self.stage_error(err)
+            return False
+        return True
+
     # ------------------------------------------------------------------ client events
 
     async def _handle(self, event: Any) -> None:

@@ -46,7 +46,7 @@ async def run_stack(args: argparse.Namespace, console: Console) -> int:
     stopper = asyncio.create_task(stop.wait())
     try:
         await supervisor.start()
-        console.print(f"Starting vad, stt, llm, tts and gateway (models load on first start; this can take a minute)…")
+        console.print("Starting vad, stt, llm, tts and gateway (models load on first start; this can take a minute)…")
         ready = asyncio.create_task(supervisor.wait_healthy())
         done, _ = await asyncio.wait({ready, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if stopper in done:
