@@ -50,3 +50,17 @@ def test_first_audio_reaches_the_client_before_the_llm_finished(france_turn):
     assert timings["response_first_audio_ms"] < timings["llm_done_ms"], timings
     # Client-side: audio arrived before the reply's transcript was complete.
     assert first_audio < france_turn.last("response.output_audio_transcript.delta"), france_turn.timeline
+
+
+def test_two_conversations_at_once_each_get_their_own_answer(stack, tmp_path):
+    questions = {"france": "What is the capital of France?", "week": "How many days are in a week?"}
+    clips = {key: read_pcm16(speak(text, tmp_path / f"{key}.wav")) for key, text in questions.items()}
+
+    async def both():
+        return await asyncio.gather(*(talk(stack.url, None, pcm, rate, realtime=True, timeout_s=120) for pcm, rate in clips.values()))
+
+    france, week = asyncio.run(both())
+    assert "france" in words(france.user_text) and "week" in words(week.user_text), (france.user_text, week.user_text)
+    assert "paris" in words(france.reply_text), france.reply_text
+    assert "paris" not in words(week.reply_text), week.reply_text
+    assert france.status == week.status == "completed"

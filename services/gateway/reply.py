@@ -62,6 +62,7 @@ class Reply:
     resampler: StreamResampler | None = None
     playing_piece: int | None = None
     piece_audio_ms: list[float] = field(default_factory=list)  # audio sent when each piece ended
+    progress: int = 0  # LLM and TTS messages received: a watchdog sees whether the stages still answer
 
     def tts_request_id(self, index: int) -> str:
         return f"{self.response_id}/{index}"

@@ -40,15 +40,33 @@ class Responder:
         self.s.emit("response.created", response=self._response_body(reply, "in_progress"))
         self.s.emit("response.output_item.added", response_id=reply.response_id, output_index=0, item=self._item_body(reply, "in_progress"))
         self.s.emit("response.content_part.added", response_id=reply.response_id, item_id=reply.item_id, output_index=0, content_index=0, part={"type": "audio", "transcript": ""})
+        self._watch(reply)
         clock.mark("llm_request")
         generate = LlmGenerate(request_id=reply.response_id, messages=messages, max_tokens=self.s.config.max_output_tokens)
         if not await self.s.send_to(self.s.llm, generate):
             await self._finish(reply, "failed")
 
+    def _watch(self, reply: Reply, seen: int = -1) -> None:
+        """Fails the reply if the LLM and TTS stop answering for ``stage_timeout_s``: never a silent hang."""
+
+        async def check() -> None:
+            if reply.closed:
+                return
+            if reply.progress == seen:
+                stage = "tts" if reply.llm_done else "llm"
+                url = (self.s.tts if stage == "tts" else self.s.llm).url
+                self.s.error("stage_timeout", f"{stage} service at {url} stopped answering for {self.s.settings.stage_timeout_s:.0f} s")
+                await self.cancel("failed")
+            else:
+                self._watch(reply, reply.progress)
+
+        self.s.after(self.s.settings.stage_timeout_s, check)
+
     async def on_llm(self, message: Any) -> None:
         reply = self.reply
         if reply is None or getattr(message, "request_id", None) != reply.response_id:
             return  # a cancelled reply's late tokens
+        reply.progress += 1
         if isinstance(message, LlmDelta):
             reply.clock.mark("llm_first_token")
             reply.text += message.text
@@ -78,6 +96,7 @@ class Responder:
         reply = self.reply
         if reply is None or reply.closed:
             return
+        reply.progress += 1
         if isinstance(message, bytes):
             if reply.playing_piece is not None and reply.resampler is not None:
                 self._send_audio(reply, reply.resampler.process(message))

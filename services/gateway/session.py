@@ -8,6 +8,7 @@ import binascii
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import WebSocket
@@ -84,6 +85,7 @@ class RealtimeSession:
         self.stt = StageLink("stt", settings.stt_url, STT_SERVER, self._on_stt, self._on_stage_lost, timeout)
         self.llm = StageLink("llm", settings.llm_url, LLM_SERVER, self._on_llm, self._on_stage_lost, timeout)
         self.tts = StageLink("tts", settings.tts_url, TTS_SERVER, self._on_tts, self._on_stage_lost, timeout)
+        self._timers: set[Any] = set()  # watchdog handles and tasks, cancelled when the session ends
         self.turns = TurnTaker(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -95,6 +97,8 @@ class RealtimeSession:
             self.emit("session.created", session=self.config.describe(self.id, self.model))
             await self._read_loop()
         finally:
+            for timer in list(self._timers):
+                timer.cancel()
             self.turns.close()
             for link in (self.vad, self.stt, self.llm, self.tts):
                 await link.close()
@@ -184,6 +188,17 @@ class RealtimeSession:
             self.stage_error(err)
             return False
         return True
+
+    def after(self, seconds: float, check: Callable[[], Awaitable[None]]) -> None:
+        """Runs ``check`` after ``seconds`` (a watchdog: it looks at the state then and does nothing if all is well)."""
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            task = loop.create_task(check())
+            self._timers.add(task)
+            task.add_done_callback(self._timers.discard)
+
+        self._timers.add(loop.call_later(seconds, fire))
 
     async def send_to(self, link: StageLink, message: Any, report: bool = True) -> bool:
         """Sends to a stage, reconnecting if needed; False (and an error event when ``report``) if it can't."""

@@ -143,6 +143,7 @@ class TurnTaker:
             # No speech since the pause: the speculative decode covers this turn.
             self.clock.marks["stt_commit"] = speculation.sent_at
             self._awaiting_final = speculation.request_id
+            self._expect_final(speculation.request_id)
             self.move(Turn.TRANSCRIBING)
             self.s.emit("input_audio_buffer.committed", item_id=self._item_id, previous_item_id=self.history.last_item_id)
             if speculation.result is not None:
@@ -154,6 +155,7 @@ class TurnTaker:
         self._commits += 1
         request_id = f"{self._item_id}#{self._commits}"
         self._awaiting_final = request_id
+        self._expect_final(request_id)
         self.move(Turn.TRANSCRIBING)
         self.s.emit("input_audio_buffer.committed", item_id=self._item_id, previous_item_id=self.history.last_item_id)
         self.clock.marks.pop("stt_commit", None)
@@ -161,6 +163,15 @@ class TurnTaker:
         if not await self.s.send_to(self.s.stt, SttCommit(request_id=request_id, start_ms=int(start_ms), end_ms=int(end_ms))):
             self._awaiting_final = None
             self.move(Turn.LISTENING)
+
+    def _expect_final(self, request_id: str) -> None:
+        async def check() -> None:
+            if self._awaiting_final == request_id:  # still waiting: the STT service hangs
+                self._awaiting_final = None
+                self.s.error("stage_timeout", f"stt service at {self.s.stt.url} gave no transcript within {self.s.settings.stage_timeout_s:.0f} s")
+                self.move(Turn.LISTENING)
+
+        self.s.after(self.s.settings.stage_timeout_s, check)
 
     async def manual_commit(self, event_id: str | None) -> None:
         if self.state is Turn.USER_SPEAKING:

@@ -60,7 +60,7 @@ async def run_stack(args: argparse.Namespace, console: Console) -> int:
         console.print(
             "Talk to it:\n"
             f"  speak a WAV file:   .venv/bin/python -m client --url {url}{token_flag} --input question.wav --output reply.wav\n"
-            '  make a question:    espeak-ng -w question.wav "What is the capital of France?"\n'
+            '  make a question:    espeak-ng -g 5 -w question.wav "What is the capital of France?"\n'
             "  any OpenAI Realtime client: base URL "
             f"http://{url.split('//')[1].rsplit('/', 1)[0]}  (model name is ignored)\n"
             "Press Ctrl-C to stop.\n"
