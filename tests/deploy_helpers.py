@@ -39,6 +39,8 @@ def deploy_env(fake: FakeRunPod, state_file: Path, extra: dict[str, str] | None 
     env = service_env({"RUNPOD_API_BASE_URL": fake.url, "RUNPOD_API_KEY": fake.api_key, "S2S_DEPLOY_STATE": str(state_file), **FAST_SETTINGS})
     for name in ("S2S_URL", "S2S_TOKEN", "S2S_GATEWAY_TOKEN"):  # the client would prefer these to the state file
         env.pop(name, None)
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "ARGS"):  # under `make test ARGS=…` an inner make would inherit that ARGS
+        env.pop(name, None)
     env.update(extra or {})
     return env
 

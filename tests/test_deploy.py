@@ -184,7 +184,7 @@ def deploy_command() -> list[str]:
     """``make deploy-runpod`` (the install stamp treated as up to date: no reinstall in a test)."""
     makefile = REPO / "Makefile"
     if makefile.exists() and "deploy-runpod:" in makefile.read_text():
-        return ["make", "--no-print-directory", "-o", ".venv/.installed-cpu", "deploy-runpod", f"PY={sys.executable}"]
+        return ["make", "--no-print-directory", "-o", ".venv/.installed-cpu", "deploy-runpod", f"PY={sys.executable}", "ARGS="]
     return [sys.executable, "-m", "deploy", "up"]  # what the target runs, until the Makefile has it
 
 
