@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
+
+import httpx
 
 import pytest
 
@@ -64,3 +67,10 @@ def test_two_conversations_at_once_each_get_their_own_answer(stack, tmp_path):
     assert "paris" in words(france.reply_text), france.reply_text
     assert "paris" not in words(week.reply_text), week.reply_text
     assert france.status == week.status == "completed"
+
+
+def test_turn_timings_reach_prometheus(stack, france_turn):
+    metrics = httpx.get(f"{stack.http}/metrics").text
+    for name in ("end_of_turn_delay", "stt_final", "llm_ttft", "tts_first_audio", "voice_to_voice"):
+        count = re.search(rf"^s2s_{name}_seconds_count (\S+)$", metrics, re.M)
+        assert count and float(count.group(1)) >= 1, name
