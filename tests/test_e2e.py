@@ -6,13 +6,11 @@ import asyncio
 import re
 
 import httpx
-
 import pytest
 
 from client.file_client import talk
 from tests.speech import read_pcm16, speak
 from tests.transcribe import transcribe, words
-
 
 # An earlier exchange, added as conversation items: it shows the small model the wanted answer style (the answer, then
 # a sentence about it), so the reply is long enough for streaming to be observable.
