@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from services.common.messages import ErrorMessage
@@ -139,6 +140,28 @@ async def send_bytes(ws: WebSocket, data: bytes) -> bool:
     except (WebSocketDisconnect, RuntimeError):
         return False
     return True
+
+
+class ConfigError(RuntimeError):
+    """Settings that parse but cannot be served (e.g. a public address without a token)."""
+
+
+def run_service(stage: str, settings_cls: type[ServiceSettings], create_app: Callable[[Any], FastAPI]) -> None:
+    """What each ``python -m services.<stage>`` does: settings from the environment, then serve; bad settings get
+    one clear line naming the variable, not a traceback."""
+    try:
+        settings = settings_cls()
+    except ValidationError as err:
+        prefix = settings_cls.model_config.get("env_prefix", "")
+        problems = "; ".join(
+            f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r}: {e['msg']}" for e in err.errors()
+        )
+        sys.exit(f"{stage}: invalid settings: {problems}")
+    try:
+        app = create_app(settings)
+    except ConfigError as err:
+        sys.exit(f"{stage}: {err}")
+    serve(app, settings)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

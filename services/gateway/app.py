@@ -14,6 +14,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 
 from services.common import realtime as rt
+from services.common.service import ConfigError
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.session import RealtimeSession
 from services.gateway.settings import GatewaySettings
@@ -24,7 +25,7 @@ MODEL_NAME = "s2s-cascade"
 BROWSER_TOKEN_PREFIX = "openai-insecure-api-key."  # how browsers pass a key: WebSocket subprotocol
 
 
-class InsecureBindError(RuntimeError):
+class InsecureBindError(ConfigError):
     pass
 
 

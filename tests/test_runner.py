@@ -1,0 +1,65 @@
+"""`s2s up` (what `make run` starts): names a dying child and why, and stops every child on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+
+from tests.procs import REPO, free_port, service_env, wait_healthy
+
+
+def runner(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.runner", "up", "--port", str(port), "--stage-port-base", "0"],
+        env=service_env(env), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def wait_for_text(log, text: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not printed:\n{log.read_text()[-2000:]}"
+        time.sleep(0.05)  # polling a log file for a line, with a deadline
+
+
+def test_a_child_that_dies_is_named_with_its_reason():
+    proc = runner(free_port(), {"S2S_TTS_BACKEND": "no-such-backend"})
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "error: tts stopped (exit code 1)" in output
+    assert "tts: invalid settings: S2S_TTS_BACKEND='no-such-backend'" in output  # its last lines say why
+    assert "tts | " in output  # log lines carry the service's name
+
+
+def test_ctrl_c_stops_every_child(tmp_path):
+    port = free_port()
+    log = tmp_path / "runner.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.runner", "up", "--port", str(port), "--stage-port-base", "0"],
+            env=service_env(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, log)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert {c.cmdline()[-1] for c in children if "-m" in c.cmdline()} >= {"services.vad", "services.stt", "services.llm", "services.tts", "services.gateway"}
+        wait_for_text(log, f"ready: ws://127.0.0.1:{port}/v1/realtime")
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            raise AssertionError("the gateway still answers after Ctrl-C")
+        except httpx.TransportError:
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
