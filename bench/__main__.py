@@ -79,7 +79,7 @@ async def pipeline_turns(url: str, turn_clips, console: Console) -> list[TurnRes
 def summarise_pipeline(results: list[TurnResult]) -> dict:
     done = [r for r in results if r.status == "completed"]
     summary = {"client_voice_to_voice_ms": stats([r.voice_to_voice_ms for r in done if r.voice_to_voice_ms is not None])}
-    for key in STAGES + ["voice_to_voice_ms", "stt_final_ms", "llm_ttft_ms"]:
+    for key in STAGES + ["voice_to_voice_ms", "stt_final_ms", "stt_decode_ms", "llm_ttft_ms"]:
         summary[key] = stats([r.server_timings[key] for r in done if key in r.server_timings])
     overhead = []
     for r in done:

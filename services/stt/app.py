@@ -24,6 +24,11 @@ from services.stt.settings import SttSettings
 
 log = logging.getLogger(__name__)
 
+# A partial decode started during a pause is wasted work that a final then waits behind (one model, one decode at a
+# time): partials wait for audio that isn't silence.
+PAUSE_PROBE_MS = 150
+SILENCE_RMS = 10 ** (-45 / 20)  # -45 dBFS
+
 
 class SttSession:
     """One connection: its stream (audio by stream time, language, open utterance) and the decodes it started."""
@@ -135,8 +140,17 @@ class SttSession:
             return
         if self._finals_pending or (self._partial is not None and not self._partial.done()):
             return  # one decode per stream at a time; the next frame tries again
+        if not self._newest_audio_is_voiced():
+            return  # a pause: the text won't change, and the turn's final may be asked for any moment now
         self._next_partial_ms = self.buffer.end_ms + interval
         self._partial = self._spawn(self._partial_transcript(self.utterance_ms, self._epoch, self.language))
+
+    def _newest_audio_is_voiced(self) -> bool:
+        """Whether the last PAUSE_PROBE_MS of audio has any energy (cheap; not a VAD, just "not silence")."""
+        assert self.buffer is not None
+        start, end = self.buffer.clip_ms(self.buffer.end_ms - PAUSE_PROBE_MS, None)
+        newest = self.buffer.read(start, end)
+        return bool(len(newest)) and float(np.sqrt(np.mean(newest * newest))) > SILENCE_RMS
 
     async def _final(self, request_id: str, audio: np.ndarray, language: str | None) -> None:
         asked = time.perf_counter()
