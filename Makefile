@@ -8,8 +8,12 @@ STAMP := $(VENV)/.installed-cpu
 export HF_HUB_OFFLINE ?= 1
 # A portable llama.cpp build (no -march=native), same speed on these machines.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+PARLER_VENV := .venv-parler
+PARLER_STAMP := $(PARLER_VENV)/.installed
+# The all-in-one image's name:tag is the deploy module's image setting: the same variable, the same default.
+S2S_DEPLOY_IMAGE ?= $(shell sed -n 's/^DEFAULT_IMAGE = "\(.*\)"$$/\1/p' deploy/settings.py)
 
-.PHONY: help install run test bench client deploy-runpod destroy-runpod status-runpod lint clean
+.PHONY: help install run test bench client deploy-runpod destroy-runpod status-runpod parler-venv images up clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,5 +50,25 @@ destroy-runpod: $(STAMP) ## terminate the pod from the last deploy
 status-runpod: $(STAMP) ## status, uptime and cost of the deployed pod
 	$(PY) -m deploy status $(ARGS)
 
-clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+$(PARLER_STAMP): requirements/parler.txt
+	test -x $(PARLER_VENV)/bin/python || $(PY_BOOT) -m venv $(PARLER_VENV)
+	$(PARLER_VENV)/bin/pip install -q --upgrade pip
+	$(PARLER_VENV)/bin/pip install -r requirements/parler.txt
+	touch $(PARLER_STAMP)
+
+parler-venv: $(PARLER_STAMP) ## the parler-tts TTS virtualenv (.venv-parler: ~2 min, 7.6 GB; it pins transformers 4.46.1)
+
+images: ## build every service's CPU and CUDA images and the all-in-one image (tag: S2S_DEPLOY_IMAGE)
+	docker build -f services/vad/Dockerfile -t s2s-vad:cpu .
+	docker build -f services/gateway/Dockerfile -t s2s-gateway .
+	for stage in stt llm tts; do \
+	  docker build -f services/$$stage/Dockerfile --target cpu -t s2s-$$stage:cpu . && \
+	  docker build -f services/$$stage/Dockerfile --target cuda -t s2s-$$stage:cuda . || exit 1; \
+	done
+	docker build -f deploy/Dockerfile -t "$(S2S_DEPLOY_IMAGE)" .
+
+up: ## run the five services in containers: docker compose up (CPU; GPU: see docs/containers.md)
+	docker compose up --build $(ARGS)
+
+clean: ## remove the virtualenvs and caches
+	rm -rf $(VENV) $(PARLER_VENV) .pytest_cache build *.egg-info

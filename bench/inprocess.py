@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common.audio import pcm16_to_float
+from services.common.messages import VadPause, VadSpeechStarted, VadSpeechStopped
 from services.gateway.chunking import ClauseChunker
 from services.gateway.settings import GatewaySettings
 from services.llm.backends import create_backend as create_llm
@@ -26,7 +27,6 @@ from services.vad.app import VadStreamSession
 from services.vad.backend import load_backend as load_vad
 from services.vad.segmenter import SegmenterConfig
 from services.vad.settings import VadSettings
-from services.common.messages import VadPause, VadSpeechStarted, VadSpeechStopped
 
 
 @dataclass

@@ -49,7 +49,9 @@ def settings_from(args: argparse.Namespace) -> DeploySettings:
 
 
 def make_provider(api_key: str) -> Provider:
-    from deploy.runpod_provider import RunPodProvider  # the SDK import takes ≈2 s: only when it is needed
+    from deploy.runpod_provider import (
+        RunPodProvider,  # the SDK import takes ≈2 s: only when it is needed
+    )
 
     return RunPodProvider(api_key)
 

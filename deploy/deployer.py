@@ -14,7 +14,14 @@ from datetime import datetime, timezone
 
 from deploy.cleanup import Interrupted, PodGuard, signals_ignored, signals_interrupt
 from deploy.plan import choose_offers, pod_env, pod_price, pod_spec, why_nothing_fits
-from deploy.provider import AuthError, GpuOffer, NoCapacity, PodInfo, Provider, ProviderError
+from deploy.provider import (
+    AuthError,
+    GpuOffer,
+    NoCapacity,
+    PodInfo,
+    Provider,
+    ProviderError,
+)
 from deploy.settings import DeploySettings
 from deploy.state import DeployState, clear_state, load_state, save_state, state_path
 from deploy.ui import Ui

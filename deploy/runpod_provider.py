@@ -13,7 +13,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from deploy.provider import AuthError, CloudType, GpuOffer, NoCapacity, PodInfo, PodSpec, ProviderError
+from deploy.provider import (
+    AuthError,
+    CloudType,
+    GpuOffer,
+    NoCapacity,
+    PodInfo,
+    PodSpec,
+    ProviderError,
+)
 from deploy.settings import check_env_name
 
 T = TypeVar("T")

@@ -12,11 +12,13 @@ from tests.procs import REPO, service_env, wait_healthy
 
 
 @contextmanager
-def command_process(argv: list[str], health_url: str, env: dict[str, str] | None = None, timeout_s: float = 300.0) -> Iterator[Path]:
-    """Runs ``argv`` from the repository root and yields its log file once ``health_url`` answers 200."""
+def command_process(
+    argv: list[str], health_url: str, env: dict[str, str] | None = None, timeout_s: float = 300.0, cwd: Path = REPO
+) -> Iterator[Path]:
+    """Runs ``argv`` (from the repository root unless ``cwd``) and yields its log file once ``health_url`` answers 200."""
     log = Path(tempfile.mkstemp(prefix=Path(argv[0]).name + "-", suffix=".log")[1])
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=service_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = subprocess.Popen(argv, env=service_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         wait_healthy(health_url, proc, log, timeout_s)
         yield log

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from graphql import GraphQLError, OperationDefinitionNode, build_schema, execute, parse, validate
+from graphql import (
+    GraphQLError,
+    OperationDefinitionNode,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
 
 from tests.fake_runpod_schema import SCHEMA_SDL
 from tests.procs import REPO, free_port, service_env

@@ -27,7 +27,14 @@ NUM_CODEBOOKS = 9  # as parler-tts-mini-v1: the 44.1 kHz DAC at 8 kbps
 
 def build_tokenizer(out: Path):
     """A T5-style tokenizer (Unigram over Metaspace pieces, ``</s>`` appended) trained on CORPUS, saved as T5TokenizerFast."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import T5TokenizerFast
 
     tokenizer = Tokenizer(models.Unigram())
@@ -35,7 +42,8 @@ def build_tokenizer(out: Path):
     tokenizer.decoder = decoders.Metaspace()
     trainer = trainers.UnigramTrainer(vocab_size=200, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>")
     tokenizer.train_from_iterator(CORPUS, trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", tokenizer.token_to_id("</s>"))])
+    eos = tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", eos)])
     fast = T5TokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0)
     fast.save_pretrained(out)
     return fast
@@ -50,7 +58,9 @@ def build(out: Path) -> Path:
     vocab = len(tokenizer)
     config = ParlerTTSConfig(
         vocab_size=vocab,  # prompt (transcript) token embeddings
-        text_encoder={"model_type": "t5", "vocab_size": vocab, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 1, "num_heads": 4},
+        text_encoder={
+            "model_type": "t5", "vocab_size": vocab, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 1, "num_heads": 4
+        },
         audio_encoder={"model_type": "dac_on_the_hub", "num_codebooks": NUM_CODEBOOKS},  # the codec's shape is fixed by DAC
         decoder={
             "vocab_size": DECODER_VOCAB,

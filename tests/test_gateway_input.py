@@ -10,7 +10,7 @@ import sys
 import pytest
 import websockets
 
-from tests.procs import REPO, free_port, service_process, service_env
+from tests.procs import REPO, free_port, service_env, service_process
 
 
 async def next_of(ws, *types: str) -> dict:

@@ -10,6 +10,7 @@ import time
 
 import httpx
 import psutil
+import pytest
 
 from tests.procs import REPO, free_port, service_env, wait_healthy
 
@@ -37,18 +38,27 @@ def test_a_child_that_dies_is_named_with_its_reason():
     assert "tts | " in output  # log lines carry the service's name
 
 
+PARLER_PYTHON = REPO / ".venv-parler" / "bin" / "python"
+
+
 def test_ctrl_c_stops_every_child(tmp_path):
+    """Also runs TTS from another virtualenv (S2S_RUNNER_TTS_PYTHON), as the all-in-one image does for parler."""
+    if not PARLER_PYTHON.exists() and not os.environ.get("CI"):
+        pytest.skip("no .venv-parler here: make parler-venv (CI always builds it)")
     port = free_port()
     log = tmp_path / "runner.log"
+    env = {"S2S_RUNNER_TTS_PYTHON": str(PARLER_PYTHON), "S2S_TTS_BACKEND": "espeak"}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.runner", "up", "--port", str(port), "--stage-port-base", "0"],
-            env=service_env(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            env=service_env(env), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, log)
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert {c.cmdline()[-1] for c in children if "-m" in c.cmdline()} >= {"services.vad", "services.stt", "services.llm", "services.tts", "services.gateway"}
+        modules = {c.cmdline()[-1]: c for c in children if "-m" in c.cmdline()}
+        assert set(modules) >= {"services.vad", "services.stt", "services.llm", "services.tts", "services.gateway"}
+        assert modules["services.tts"].cmdline()[0] == str(PARLER_PYTHON)
         wait_for_text(log, f"ready: ws://127.0.0.1:{port}/v1/realtime")
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 0

@@ -2,7 +2,8 @@
 
 No package ships Parler weights, so the test builds a tiny randomly initialised ParlerTTSForConditionalGeneration
 (the real architecture, untrained: it proves the code path, not the voice) and points S2S_TTS_PARLER_MODEL at it.
-The parler virtualenv is built by ``make parler-venv`` (requirements/parler.txt); CI must have it.
+The service starts as the CUDA TTS image starts it, on the CPU. The parler virtualenv is built by
+``make parler-venv`` (requirements/parler.txt); CI must have it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 import websockets
 
 from tests.commands import command_process
+from tests.dockerfile import materialise, parse
 from tests.procs import REPO, free_port, service_env
 
 PARLER_PYTHON = Path(os.environ.get("S2S_PARLER_PYTHON", REPO / ".venv-parler" / "bin" / "python"))
@@ -35,22 +37,34 @@ if not PARLER_PYTHON.exists():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("parler-tiny")
-    subprocess.run([str(PARLER_PYTHON), "-m", "tests.parler_tiny", str(out)], cwd=REPO, env=service_env(), check=True, capture_output=True, timeout=300)
+    argv = [str(PARLER_PYTHON), "-m", "tests.parler_tiny", str(out)]
+    subprocess.run(argv, cwd=REPO, env=service_env(), check=True, capture_output=True, timeout=300)
     return out
 
 
 @pytest.fixture(scope="module")
-def parler_url(tiny_model):
+def parler_url(tiny_model, tmp_path_factory):
+    """The CUDA TTS image's own start command, environment (S2S_PROFILE=gpu picks parler) and copied sources, on the CPU."""
+    stage = parse(REPO / "services" / "tts" / "Dockerfile")["cuda"]
+    root = materialise(stage, REPO, tmp_path_factory.mktemp("tts-cuda-image"))
     port = free_port()
-    env = {
-        "S2S_TTS_PORT": str(port),
-        "S2S_TTS_BACKEND": "parler",
-        "S2S_TTS_PARLER_MODEL": str(tiny_model),
-        "S2S_TTS_PARLER_CHUNK_MS": "100",  # the shortest the 9 codebooks allow (10 decoder steps, 116 ms)
-        "S2S_TTS_PARLER_MAX_SECONDS": str(MAX_SECONDS),
-        "S2S_TTS_THREADS": "2",
-    }
-    with command_process([str(PARLER_PYTHON), "-m", "services.tts"], f"http://127.0.0.1:{port}/healthz", env):
+    env = {key: value for key, value in stage.env.items() if key != "PATH" and not value.startswith("/cache")}
+    assert env["S2S_PROFILE"] == "gpu"
+    env.update(
+        {
+            "S2S_TTS_HOST": "127.0.0.1",
+            "S2S_TTS_PORT": str(port),
+            "S2S_TTS_DEVICE": "cpu",  # no GPU here: the rest of the GPU profile stands
+            "S2S_TTS_DTYPE": "float32",
+            "S2S_TTS_PARLER_MODEL": str(tiny_model),
+            "S2S_TTS_PARLER_CHUNK_MS": "100",  # the shortest the 9 codebooks allow (10 decoder steps, 116 ms)
+            "S2S_TTS_PARLER_MAX_SECONDS": str(MAX_SECONDS),
+            "S2S_TTS_THREADS": "2",
+            "PYTHONPATH": str(root),
+        }
+    )
+    argv = [str(PARLER_PYTHON) if part == "python" else part for part in stage.cmd]
+    with command_process(argv, f"http://127.0.0.1:{port}/healthz", env, cwd=root):
         yield f"ws://127.0.0.1:{port}/v1/tts"
 
 
@@ -105,7 +119,7 @@ def test_audio_streams_while_the_decoder_generates(full_piece):
     # Streaming, not synthesise-then-send: the first frame leaves early in the piece's synthesis, and audio keeps
     # arriving in several chunks spread over it (the streamer decodes every 10 decoder steps).
     assert piece.frame_times[0] < 0.5 * piece.done_at, (piece.frame_times[0], piece.done_at)
-    gaps = [b - a for a, b in zip(piece.frame_times, piece.frame_times[1:])]
+    gaps = [b - a for a, b in zip(piece.frame_times, piece.frame_times[1:], strict=False)]
     spread_chunks = 1 + sum(gap > 0.05 * piece.done_at for gap in gaps)
     assert spread_chunks >= 3, f"audio came in {spread_chunks} bursts: {piece.frame_times}"
     assert piece.done["first_audio_ms"] < 0.5 * piece.done_at * 1000

@@ -9,7 +9,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from services.common.audio import StreamResampler
-from services.common.messages import ChatMessage, ErrorMessage, LlmCancel, LlmDelta, LlmDone, LlmGenerate, TtsCancel, TtsDone, TtsSpeak, TtsStarted
+from services.common.messages import (
+    ChatMessage,
+    ErrorMessage,
+    LlmCancel,
+    LlmDelta,
+    LlmDone,
+    LlmGenerate,
+    TtsCancel,
+    TtsDone,
+    TtsSpeak,
+    TtsStarted,
+)
 from services.gateway.history import History
 from services.gateway.reply import Reply, TurnClock
 

@@ -7,7 +7,13 @@ import threading
 
 from fastapi import FastAPI, WebSocket
 
-from services.common.messages import LLM_CLIENT, ErrorMessage, LlmCancel, LlmGenerate, Message
+from services.common.messages import (
+    LLM_CLIENT,
+    ErrorMessage,
+    LlmCancel,
+    LlmGenerate,
+    Message,
+)
 from services.common.metrics import Metrics
 from services.common.service import create_stage_app, frames, send
 from services.llm.backends import create_backend

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.messages import ErrorMessage, LlmDelta, LlmDone, Message
-from services.llm.backends.base import ContextOverflow, GenerationRequest, LlmBackend, Piece
+from services.llm.backends.base import (
+    ContextOverflow,
+    GenerationRequest,
+    LlmBackend,
+    Piece,
+)
 
 Send = Callable[[Message], Awaitable[Any]]
 _END = object()  # the worker thread's last item

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -17,6 +17,10 @@ SPOKEN_SYSTEM_PROMPT = (
 
 class LlmSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="S2S_LLM_", extra="ignore")
+    # S2S_PROFILE=gpu: transformers on CUDA in bfloat16 (S2S_LLM_TORCH_COMPILE=true for faster tokens after a slow start).
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "gpu": {"backend": "transformers", "model": "HuggingFaceTB/SmolLM2-1.7B-Instruct", "device": "cuda", "dtype": "bfloat16"}
+    }
 
     port: int = 8003
     backend: str = Field(default="llama-cpp", description="LLM backend: llama-cpp, transformers or openai (any OpenAI-compatible server).")

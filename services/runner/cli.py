@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -24,7 +25,16 @@ def free_port() -> int:
 
 def plan(host: str, port: int, stage_port_base: int, token: str | None) -> list[Child]:
     ports = {stage: (stage_port_base + i if stage_port_base else free_port()) for i, stage in enumerate(STAGES)}
-    children = [Child(stage, f"services.{stage}", ports[stage], {f"S2S_{stage.upper()}_PORT": str(ports[stage]), f"S2S_{stage.upper()}_HOST": "127.0.0.1"}) for stage in STAGES]
+    children = [
+        Child(
+            stage,
+            f"services.{stage}",
+            ports[stage],
+            {f"S2S_{stage.upper()}_PORT": str(ports[stage]), f"S2S_{stage.upper()}_HOST": "127.0.0.1"},
+            python=os.environ.get(f"S2S_RUNNER_{stage.upper()}_PYTHON") or sys.executable,
+        )
+        for stage in STAGES
+    ]
     gateway_env = {"S2S_GATEWAY_HOST": host, "S2S_GATEWAY_PORT": str(port)}
     gateway_env.update({f"S2S_GATEWAY_{stage.upper()}_URL": f"ws://127.0.0.1:{ports[stage]}/v1/{stage}" for stage in STAGES})
     if token:
@@ -86,15 +96,18 @@ async def run_stack(args: argparse.Namespace, console: Console) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="s2s", description="Run the speech-to-speech stack locally.")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start VAD, STT, LLM, TTS and the gateway; Ctrl-C stops them all")
+    up = sub.add_parser(
+        "up",
+        help="start VAD, STT, LLM, TTS and the gateway; Ctrl-C stops them all",
+        description="Start the five services. A stage can run from another virtualenv: S2S_RUNNER_<STAGE>_PYTHON=/path/to/python "
+        "(e.g. S2S_RUNNER_TTS_PYTHON=.venv-parler/bin/python for parler-tts).",
+    )
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1; others need --token)")
     up.add_argument("--port", type=int, default=8000, help="gateway port (default 8000)")
     up.add_argument("--stage-port-base", type=int, default=8001, help="first stage port: vad, stt, llm, tts follow (0: pick free ports)")
     up.add_argument("--token", default=None, help="bearer token clients must send (default: $S2S_GATEWAY_TOKEN)")
     up.add_argument("--health-timeout", type=float, default=600.0, help="seconds to wait for every service to be ready")
     args = parser.parse_args(argv)
-    import os
-
     args.token = args.token or os.environ.get("S2S_GATEWAY_TOKEN") or None
     console = Console(highlight=False, soft_wrap=True)
     if not args.token and not is_loopback(args.host):

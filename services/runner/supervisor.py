@@ -22,6 +22,7 @@ class Child:
     module: str
     port: int
     env: dict[str, str]
+    python: str = sys.executable  # a stage may live in its own virtualenv (parler-tts pins an older transformers)
     process: asyncio.subprocess.Process | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
@@ -48,7 +49,7 @@ class Supervisor:
     async def start(self) -> None:
         for child in self.children:
             child.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", child.module,
+                child.python, "-m", child.module,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **child.env},
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the runner only; it stops children in order

@@ -14,7 +14,15 @@ from prometheus_client import Histogram
 from pydantic import BaseModel
 
 from services.common.audio import AudioFormatError, pcm16_to_float
-from services.common.messages import STT_CLIENT, ErrorMessage, SttBegin, SttCommit, SttFinal, SttPartial, SttStart
+from services.common.messages import (
+    STT_CLIENT,
+    ErrorMessage,
+    SttBegin,
+    SttCommit,
+    SttFinal,
+    SttPartial,
+    SttStart,
+)
 from services.common.metrics import Metrics
 from services.common.service import create_stage_app, frames, send
 from services.stt.backend import SAMPLE_RATE, load_backend

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -10,6 +10,10 @@ from services.common.settings import ServiceSettings
 
 class SttSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="S2S_STT_", extra="ignore")
+    # S2S_PROFILE=gpu: Whisper large-v3-turbo (CTranslate2 conversion on the hub) in float16 on CUDA.
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "gpu": {"model": "mobiuslabsgmbh/faster-whisper-large-v3-turbo", "device": "cuda", "compute_type": "float16"}
+    }
 
     port: int = Field(default=8002, description="TCP port.")
     backend: str = Field(default="faster-whisper", description="STT backend: faster-whisper (CTranslate2).")

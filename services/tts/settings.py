@@ -7,7 +7,6 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 
-
 # parler-tts-mini-v1's own example description: one clear, close-up voice.
 PARLER_DESCRIPTION = (
     "A female speaker delivers a slightly expressive and animated speech with a moderate speed and pitch. "

@@ -6,7 +6,13 @@ import numpy as np
 from fastapi import FastAPI, WebSocket
 
 from services.common.audio import AudioFormatError, pcm16_to_float
-from services.common.messages import VAD_CLIENT, ErrorMessage, VadSpeechStarted, VadSpeechStopped, VadStart
+from services.common.messages import (
+    VAD_CLIENT,
+    ErrorMessage,
+    VadSpeechStarted,
+    VadSpeechStopped,
+    VadStart,
+)
 from services.common.metrics import Metrics
 from services.common.service import create_stage_app, frames, send
 from services.vad.backend import CHUNK_SAMPLES, SAMPLE_RATE, VadModel, load_backend

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.messages import Message, VadPause, VadSpeechStarted, VadSpeechStopped
+from services.common.messages import (
+    Message,
+    VadPause,
+    VadSpeechStarted,
+    VadSpeechStopped,
+)
 
 
 @dataclass

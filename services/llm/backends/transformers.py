@@ -6,7 +6,14 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from services.llm.backends.base import ContextOverflow, GenerationRequest, LlmBackend, Piece, embedded_gguf, is_embedded
+from services.llm.backends.base import (
+    ContextOverflow,
+    GenerationRequest,
+    LlmBackend,
+    Piece,
+    embedded_gguf,
+    is_embedded,
+)
 
 if TYPE_CHECKING:
     from services.llm.settings import LlmSettings

@@ -67,14 +67,16 @@ class ParlerBackend(TtsBackend):
         verbosity = transformers.logging.get_verbosity()
         transformers.logging.set_verbosity_error()
         try:
-            model = ParlerTTSForConditionalGeneration.from_pretrained(settings.parler_model, torch_dtype=getattr(torch, settings.dtype))
+            dtype = getattr(torch, settings.dtype)
+            model = ParlerTTSForConditionalGeneration.from_pretrained(settings.parler_model, torch_dtype=dtype)
             tokenizer = transformers.AutoTokenizer.from_pretrained(settings.parler_model)
         finally:
             transformers.logging.set_verbosity(verbosity)
         self._device = settings.device
         self._model = model.to(settings.device).eval()
         self._tokenizer = tokenizer
-        self._description = tokenizer(settings.parler_description, return_tensors="pt").to(settings.device)  # same for every piece
+        # The voice description is the same for every piece: tokenised once.
+        self._description = tokenizer(settings.parler_description, return_tensors="pt").to(settings.device)
         codec = self._model.audio_encoder.config
         self.sample_rate = int(codec.sampling_rate)
         codebooks = self._model.decoder.num_codebooks
@@ -104,16 +106,16 @@ class ParlerBackend(TtsBackend):
             gate = _StopGate(stop, closed)
             streamer = _stoppable_streamer(self._model, self._device, self._play_steps, gate)
             prompt = self._tokenizer(text, return_tensors="pt").to(self._device)
-            kwargs = dict(
-                input_ids=self._description.input_ids,
-                attention_mask=self._description.attention_mask,
-                prompt_input_ids=prompt.input_ids,
-                prompt_attention_mask=prompt.attention_mask,
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([gate]),
-                do_sample=True,  # parler's recommended decoding; greedy decoding drones
-                max_new_tokens=max_new_tokens,
-            )
+            kwargs = {
+                "input_ids": self._description.input_ids,
+                "attention_mask": self._description.attention_mask,
+                "prompt_input_ids": prompt.input_ids,
+                "prompt_attention_mask": prompt.attention_mask,
+                "streamer": streamer,
+                "stopping_criteria": StoppingCriteriaList([gate]),
+                "do_sample": True,  # parler's recommended decoding; greedy decoding drones
+                "max_new_tokens": max_new_tokens,
+            }
             failure: list[BaseException] = []
 
             def run() -> None:
