@@ -50,21 +50,30 @@ def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: fl
 
 
 @contextmanager
+def command_process(
+    argv: list[str], health_url: str, env: dict[str, str] | None = None, timeout_s: float = 300.0, cwd: Path = REPO
+) -> Iterator[Path]:
+    """Runs ``argv`` (from the repository root unless ``cwd``) and yields its log file once ``health_url`` answers 200."""
+    log = Path(tempfile.mkstemp(prefix=Path(argv[0]).name + "-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=service_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        wait_healthy(health_url, proc, log, timeout_s)
+        yield log
+    finally:
+        proc.terminate()  # the runner (s2s up) stops its children on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
 def service_process(
     module: str, port: int, env: dict[str, str] | None = None, args: list[str] | None = None, health_path: str = "/healthz"
 ) -> Iterator[str]:
     """Runs ``python -m module`` and yields its base URL once ``health_path`` answers 200."""
-    log = Path(tempfile.mkstemp(prefix=module.replace(".", "-") + "-", suffix=".log")[1])
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", module, *(args or [])], env=service_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base + health_path, proc, log)
+    base = f"http://127.0.0.1:{port}"
+    with command_process([sys.executable, "-m", module, *(args or [])], base + health_path, env):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -22,9 +22,8 @@ import websockets
 import yaml
 from jsonschema import Draft202012Validator
 
-from tests.commands import command_process
 from tests.dockerfile import Stage, materialise, parse
-from tests.procs import REPO, free_port, service_env
+from tests.procs import REPO, command_process, free_port, service_env
 
 STAGES = ("vad", "stt", "llm", "tts")
 SERVICES = (*STAGES, "gateway")

@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
 from services.llm.backends.base import embedded_gguf
-from tests.procs import REPO, free_port, service_env, service_process, wait_healthy
+from tests.procs import free_port, service_process
 
 PARIS = [{"role": "user", "content": "What is the capital of France?"}]
 # A reply far longer than the test waits for: SmolLM2 filled 400 tokens for this in every seed tried.
@@ -222,21 +218,10 @@ def installed(*modules: str) -> bool:
 def llama_cpp_openai_server() -> Iterator[str]:
     """llama-cpp-python's own OpenAI-compatible server, as a real process; yields its /v1 base URL."""
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix="llama-cpp-server-", suffix=".log")[1])
     args = ["--model", str(embedded_gguf("embedded:smollm2-135m")), "--host", "127.0.0.1", "--port", str(port),
             "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "2", "--verbose", "False"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *args], env=service_env(), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/v1/models", proc, log)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with service_process("llama_cpp.server", port, args=args, health_path="/v1/models") as base:
+        yield f"{base}/v1"
 
 
 @pytest.mark.skipif(not installed("llama_cpp.server", "sse_starlette", "starlette_context", "openai"), reason="needs llama-cpp-python[server] extras and openai")

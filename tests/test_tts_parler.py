@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.commands import command_process
 from tests.dockerfile import materialise, parse
-from tests.procs import REPO, free_port, service_env
+from tests.procs import REPO, command_process, free_port, service_env
 
 PARLER_PYTHON = Path(os.environ.get("S2S_PARLER_PYTHON", REPO / ".venv-parler" / "bin" / "python"))
 SAMPLE_RATE = 44100  # the DAC codec's

@@ -13,13 +13,15 @@ class ClauseChunker:
     """Feed token deltas; get back the pieces that are ready to speak.
 
     The first piece is cut at the first clause boundary (latency matters most there); later pieces need
-    ``min_words`` words so TTS prosody doesn't suffer from tiny fragments. A run-on text without punctuation is cut
-    after ``max_words`` words.
+    ``min_words`` words so TTS prosody doesn't suffer from tiny fragments. Text without punctuation is cut after
+    ``first_max_words`` words for the first piece (a run-on start must not hold back the first audio) and
+    ``max_words`` after that.
     """
 
-    def __init__(self, min_words: int = 4, max_words: int = 25) -> None:
+    def __init__(self, min_words: int = 4, max_words: int = 25, first_max_words: int = 10) -> None:
         self.min_words = min_words
         self.max_words = max_words
+        self.first_max_words = first_max_words
         self._buffer = ""
         self._pieces_out = 0
 
@@ -44,8 +46,9 @@ class ClauseChunker:
                 continue
             if len(candidate.split()) >= needed:
                 return self._take(match.end(), candidate)
-        words = self._buffer.split()
-        if len(words) > self.max_words and self._buffer[-1:].isspace():
+        limit = self.first_max_words if self._pieces_out == 0 else self.max_words
+        if len(self._buffer.split()) > limit:
+            # Tokens arrive with their leading space, so the last word may be incomplete: cut before it.
             cut = self._buffer.rstrip().rfind(" ")
             return self._take(cut + 1, self._buffer[:cut].strip())
         return None
