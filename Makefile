@@ -38,7 +38,7 @@ test: $(STAMP) ## run the test suite (real models, real processes, offline)
 bench: $(STAMP) ## measure voice-to-voice and per-stage latency over spoken turns
 	$(PY) -m bench $(ARGS)
 
-client: $(STAMP) ## talk to the gateway: make client ARGS="--input question.wav --output reply.wav"
+client: $(STAMP) ## talk through the microphone (a WAV file: ARGS="--input question.wav --output reply.wav")
 	$(PY) -m client $(ARGS)
 
 deploy-runpod: $(STAMP) ## provision the stack on a RunPod GPU pod (needs RUNPOD_API_KEY)

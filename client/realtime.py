@@ -19,9 +19,9 @@ async def connect(url: str, token: str | None, open_timeout: float = 10.0) -> we
         return await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=open_timeout)
     except websockets.InvalidStatus as exc:
         status = exc.response.status_code
-        if status in (401, 403):
-            raise ConnectError(f"{url} refused the token (HTTP {status}): pass the right --token") from None
-        raise ConnectError(f"{url} answered HTTP {status}; is this an s2s gateway?") from None
+        if status == 401:
+            raise ConnectError(f"{url} refused the token (HTTP 401): pass the right --token") from None
+        raise ConnectError(f"{url} answered HTTP {status}; is this an s2s gateway's /v1/realtime?") from None
     except (OSError, TimeoutError, websockets.InvalidURI, websockets.InvalidHandshake) as exc:
         raise ConnectError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
 

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import pytest
 
-from tests.procs import free_port, service_process
+from tests.procs import Stack, free_port, service_process
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-@dataclass
-class Stack:
-    port: int
-    token: str | None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/realtime"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,28 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Stack:
+    """Where a running gateway listens, and the token it wants (None: none)."""
+
+    port: int
+    token: str | None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/realtime"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 def free_port() -> int:

@@ -81,7 +81,7 @@ async def test_token_is_required_when_set():
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             with pytest.raises(websockets.InvalidStatus) as refused:
                 await websockets.connect(url, additional_headers=headers)
-            assert refused.value.response.status_code == 403
+            assert refused.value.response.status_code == 401
         async with websockets.connect(url, additional_headers={"Authorization": "Bearer s3cret"}) as ws:
             await next_of(ws, "session.created")
         async with websockets.connect(url, subprotocols=["realtime", "openai-insecure-api-key.s3cret"]) as ws:

@@ -1,4 +1,5 @@
-"""Gateway app: ``WS /v1/realtime`` (OpenAI Realtime dialect), ``/healthz`` (all stages ready), ``/metrics``."""
+"""Gateway app: ``WS /v1/realtime`` (OpenAI Realtime dialect), ``/healthz`` (all stages ready), ``/metrics``, and the
+browser page at ``/``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from services.common.service import ConfigError
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.session import RealtimeSession
 from services.gateway.settings import GatewaySettings
+from services.gateway.web import mount_web
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def realtime(ws: WebSocket) -> None:
         token, subprotocol = presented_token(ws)
         if settings.token and not (token and hmac.compare_digest(token.encode(), settings.token.encode())):
-            await ws.close(code=1008, reason="invalid or missing bearer token")  # before accept: HTTP 403
+            await refuse_token(ws)
             return
         await ws.accept(subprotocol=subprotocol)
         session_id = f"{next(session_numbers)}{secrets.token_hex(3)}"
@@ -109,4 +111,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             open_sessions.discard(session_id)
             metrics.sessions.dec()
 
+    mount_web(app)
     return app
+
+
+async def refuse_token(ws: WebSocket) -> None:
+    """HTTP 401 before the upgrade, so a client can tell a wrong token from a wrong address (403/404)."""
+    try:
+        await ws.send_denial_response(JSONResponse({"error": "invalid or missing bearer token"}, status_code=401))
+    except RuntimeError:  # a server without the WebSocket denial extension: a plain refusal (HTTP 403)
+        await ws.close(code=1008, reason="invalid or missing bearer token")
