@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -43,15 +44,31 @@ def microphone_wav(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory, microphone_wav):
-    card_dir = tmp_path_factory.mktemp("vsnd")
-    with virtual_sound_card(card_dir) as card, playwright_api.sync_playwright() as pw:
-        # Chromium plays through the virtual sound card (a real audio output, no hardware).
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={microphone_wav}"], env=card.env)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def sound_card(tmp_path_factory):
+    with virtual_sound_card(tmp_path_factory.mktemp("vsnd")) as card:
+        yield card
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    with playwright_api.sync_playwright() as pw:
+        yield pw
+
+
+@contextmanager
+def chromium_hearing(pw, card, microphone_wav: Path):
+    """Chromium whose microphone plays ``microphone_wav`` and whose speaker is the virtual sound card (no hardware)."""
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={microphone_wav}"], env=card.env)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, sound_card, microphone_wav):
+    with chromium_hearing(playwright, sound_card, microphone_wav) as chromium:
+        yield chromium
 
 
 def page_state(page) -> dict:
@@ -66,6 +83,12 @@ def wait_state(page, condition, timeout_s: float, what: str) -> dict:
             return state
         page.wait_for_timeout(100)  # polling the page's state
     raise AssertionError(f"the page never reached: {what}; state: {page_state(page)}")
+
+
+def reply_played_out(s: dict) -> bool:
+    """The page has a reply, its speaker played (almost) all of it, and it measured the turn's latency."""
+    reply = next((t for t in s["transcript"] if t["role"] == "assistant"), None)
+    return reply is not None and s["played"].get(reply["item"], 0) >= 0.95 * s["received"].get(reply["item"], 1) and bool(s["turns"])
 
 
 def test_page_is_served_at_the_root(gateway):
@@ -83,11 +106,7 @@ def test_spoken_question_in_chromium_gets_a_transcript_and_played_reply(gateway,
     page.click("#connect")
     wait_state(page, lambda s: s["connected"], 20, "connected")
 
-    def answered_and_played(s: dict) -> bool:
-        reply = next((t for t in s["transcript"] if t["role"] == "assistant"), None)
-        return reply is not None and s["played"].get(reply["item"], 0) >= 0.95 * s["received"].get(reply["item"], 1) and bool(s["turns"])
-
-    state = wait_state(page, answered_and_played, 120, "a reply that was played to its end")
+    state = wait_state(page, reply_played_out, 120, "a reply that was played to its end")
     user = next(t for t in state["transcript"] if t["role"] == "user")
     reply = next(t for t in state["transcript"] if t["role"] == "assistant")
     assert "capital" in words(user["text"]), state["transcript"]
@@ -120,3 +139,31 @@ def test_a_wrong_token_is_refused_and_the_page_asks_for_it(gateway, browser):
     assert not state["connected"]
     assert "wanted" in page.get_attribute("#token", "class")
     page.close()
+
+
+def test_push_to_talk_sends_only_while_held_and_answers_on_release(gateway, playwright, sound_card, tmp_path):
+    """Manual turns: the page turns server VAD off; the question is what was said while the button was held."""
+    spoken = speak("How many days are in a week?", tmp_path / "q.wav", pad_s=0, rate=48000)
+    mic_wav = tmp_path / "mic.wav"
+    subprocess.run(["sox", str(spoken), str(mic_wav), "pad", "3", "60"], check=True)  # 3 s to press the button first
+    with chromium_hearing(playwright, sound_card, mic_wav) as chromium:
+        page = chromium.new_page()
+        page.goto(f"{gateway.http}/")
+        page.fill("#token", gateway.token)
+        page.check("input[value=push-to-talk]")
+        page.click("#connect")
+        wait_state(page, lambda s: s["connected"] and s["status"] == "hold to talk", 20, "connected, waiting for the button")
+        page.hover("#ptt")
+        page.mouse.down()
+        assert page_state(page)["lastVoiceAt"] is None, "the question began before the button was held"
+        # Hold while the question plays, let go after 0.8 s of quiet (the page's own microphone level).
+        wait_state(page, lambda s: s["lastVoiceAt"] is not None and page.evaluate("performance.now()") - s["lastVoiceAt"] > 800, 30, "the question spoken")
+        page.mouse.up()
+
+        state = wait_state(page, reply_played_out, 120, "a reply played to its end")
+        user = next(t for t in state["transcript"] if t["role"] == "user")
+        reply = next(t for t in state["transcript"] if t["role"] == "assistant")
+        assert "week" in words(user["text"]) and words(reply["text"]), state["transcript"]
+        assert state["errors"] == [] and state["turns"][0]["latencyMs"] > 0, state
+        wait_state(page, lambda s: s["status"] == "hold to talk", 10, "waiting for the button again once the reply played out")
+        print(f"push-to-talk: user {user['text']!r} reply {reply['text']!r}, {state['turns'][0]['latencyMs']} ms from release to reply")

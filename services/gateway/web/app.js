@@ -7,7 +7,7 @@ const BACKOFF_MS = [250, 500, 1000, 2000];
 
 const $ = (id) => document.getElementById(id);
 const state = (window.s2s = {
-  status: "idle", mode: "hands-free", connected: false, reconnects: 0, micChunks: 0,
+  status: "idle", mode: "hands-free", connected: false, reconnects: 0, micChunks: 0, lastVoiceAt: null,
   transcript: [], // {role, text, status?, latencyMs?}
   turns: [], // {latencyMs}
   played: {}, // item id -> samples the speaker really played
@@ -85,7 +85,7 @@ async function startAudio() {
 function onMic({ pcm, peak }) {
   state.micChunks++;
   $("level").style.width = Math.min(100, Math.round(peak * 200)) + "%";
-  if (peak > 0.02) lastVoiceAt = performance.now();
+  if (peak > 0.02) lastVoiceAt = state.lastVoiceAt = performance.now();
   if (state.mode === "hands-free" || talking) send({ type: "input_audio_buffer.append", audio: b64(pcm) });
 }
 
