@@ -18,7 +18,7 @@ from client.realtime import ConnectError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="s2s-client", description="Talk to an s2s gateway over the OpenAI Realtime protocol.")
+    parser = argparse.ArgumentParser(prog="s2s-client", description="Talk to an s2s gateway over the OpenAI Realtime protocol: a live conversation through the microphone and speaker (until Ctrl-C), or one question from a WAV file (--input).")
     parser.add_argument("--url", help="gateway endpoint, ws://HOST:PORT/v1/realtime (default: $S2S_URL, then the RunPod deploy state, then ws://127.0.0.1:8000/v1/realtime)")
     parser.add_argument("--token", help="bearer token (default: $S2S_TOKEN, or the deploy state's)")
     parser.add_argument("--input", type=Path, help="a WAV file to speak (mono or stereo, any rate)")

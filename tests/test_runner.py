@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,6 +61,10 @@ def test_ctrl_c_stops_every_child(tmp_path):
         assert set(modules) >= {"services.vad", "services.stt", "services.llm", "services.tts", "services.gateway"}
         assert modules["services.tts"].cmdline()[0] == str(PARLER_PYTHON)
         wait_for_text(log, f"ready: ws://127.0.0.1:{port}/v1/realtime")
+        # The browser address it prints serves the page.
+        wait_for_text(log, "Press Ctrl-C to stop.")
+        page = re.search(r"in a browser: +(\S+)", log.read_text()).group(1)
+        assert page == f"http://127.0.0.1:{port}/" and "s2s — talk to the assistant" in httpx.get(page).text, page
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         gone, alive = psutil.wait_procs(children, timeout=30)

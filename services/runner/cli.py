@@ -67,14 +67,14 @@ async def run_stack(args: argparse.Namespace, console: Console) -> int:
         url = endpoint(args.host, args.port)
         console.print(f"\n[bold green]ready: {url}[/]")
         token_flag = " --token $S2S_GATEWAY_TOKEN" if args.token else ""
-        http_base = f"http://{url.split('//')[1].rsplit('/', 1)[0]}"
+        http_root = f"http://{url.split('//')[1].split('/', 1)[0]}"
         console.print(
             "Talk to it:\n"
             f"  through your microphone:  .venv/bin/python -m client --url {url}{token_flag}   (or: make client)\n"
-            f"  in a browser:             {http_base}/\n"
+            f"  in a browser:             {http_root}/\n"
             f"  speak a WAV file:         .venv/bin/python -m client --url {url}{token_flag} --input question.wav --output reply.wav\n"
             '  make a question:          espeak-ng -g 5 -w question.wav "What is the capital of France?"\n'
-            f"  any OpenAI Realtime client: base URL {http_base}  (model name is ignored)\n"
+            f"  any OpenAI Realtime client: base URL {http_root}/v1  (model name is ignored)\n"
             "Press Ctrl-C to stop.\n"
         )
         watcher = asyncio.create_task(supervisor.watch())
