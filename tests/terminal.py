@@ -17,7 +17,10 @@ class TmuxTerminal:
         self.env = env
         script = root / "run.sh"
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items() if k.isidentifier())
-        script.write_text(f"{exports}cd {shlex.quote(str(cwd))}\nexec {shlex.join(argv)}\n")
+        # The exit status goes to a file: tmux sometimes marks the pane dead without reaping the program (a zombie
+        # with no status for 10 s and more, seen in 5 of 16 runs), so #{pane_dead_status} can't be waited on.
+        self.status_file = root / "exit-status"
+        script.write_text(f"{exports}cd {shlex.quote(str(cwd))}\n{shlex.join(argv)}\necho $? > {shlex.quote(str(self.status_file))}\n")
         self._tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), f"bash {shlex.quote(str(script))}")
         self._tmux("set-option", "-t", "t", "remain-on-exit", "on")
 
@@ -32,8 +35,8 @@ class TmuxTerminal:
         self._tmux("send-keys", "-t", "t", *keys)
 
     def exit_status(self) -> int | None:
-        fields = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}").split()
-        return int(fields[1]) if len(fields) == 2 and fields[0] == "1" else None
+        text = self.status_file.read_text() if self.status_file.exists() else ""
+        return int(text) if text.endswith("\n") else None  # the newline: the status is written whole
 
     def wait_for(self, condition: Callable[[str], bool], timeout_s: float, what: str) -> str:
         deadline = time.monotonic() + timeout_s
