@@ -13,33 +13,12 @@ import pytest
 import websockets
 
 from services.vad.backend import CHUNK_SAMPLES, load_backend
+from tests.live_mic import LiveMic
 from tests.speech import read_pcm16, speak, voiced_span_ms
 from tests.transcribe import words
 
 RATE = 16000
-CHUNK = RATE * 40 // 1000 * 2  # 40 ms of PCM16
 STORY = "Tell me a long story about a brave knight who fights a dragon."
-
-
-class LiveMic:
-    """Streams silence in real time, as an open microphone does, and whatever audio is queued in its place."""
-
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self._pending = bytearray()
-
-    def say(self, pcm: bytes) -> None:
-        self._pending += pcm
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        start, sent = loop.time(), 0
-        while True:
-            await asyncio.sleep(max(0.0, start + sent * 0.04 - loop.time()))  # real-time pacing, like a sound card
-            chunk, self._pending = bytes(self._pending[:CHUNK]), self._pending[CHUNK:]
-            chunk += bytes(CHUNK - len(chunk))
-            await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
-            sent += 1
 
 
 @dataclass

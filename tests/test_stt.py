@@ -56,13 +56,17 @@ async def start(ws, language: str | None = "en") -> None:
     await ws.send(json.dumps({"type": "stt.start", "sample_rate": 16000, "language": language}))
 
 
-async def send_audio(ws, pcm: bytes) -> None:
+async def send_audio(ws, pcm: bytes, realtime: bool = False) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     for i in range(0, len(pcm), FRAME_BYTES):
+        if realtime:  # a microphone's pace: frame n leaves at n × its duration
+            await asyncio.sleep(max(0.0, started + i / BYTES_PER_MS / 1000 - loop.time()))
         await ws.send(pcm[i : i + FRAME_BYTES])
 
 
-async def commit(ws, request_id: str, start_ms: int, end_ms: int | None = None) -> None:
-    await ws.send(json.dumps({"type": "stt.commit", "request_id": request_id, "start_ms": start_ms, "end_ms": end_ms}))
+async def commit(ws, request_id: str, start_ms: int, end_ms: int | None = None, keep_open: bool = False) -> None:
+    await ws.send(json.dumps({"type": "stt.commit", "request_id": request_id, "start_ms": start_ms, "end_ms": end_ms, "keep_open": keep_open}))
 
 
 async def final_for(ws, request_id: str) -> tuple[dict, list[dict]]:
@@ -96,6 +100,30 @@ async def test_final_transcribes_the_utterance_and_a_partial_comes_first(stt, sp
     assert {"capital", "france"} <= set(words(final["text"])), final
     assert final["audio_ms"] == round((len(pcm) / BYTES_PER_MS) - begin_ms)
     assert final["decode_ms"] > 0
+
+
+async def test_partials_go_on_after_a_speculative_commit_and_stop_after_a_final_one(stt, speech):
+    """A speculative commit (at a pause, ``keep_open``) must not end the live transcript if the user goes on."""
+    async with websockets.connect(stt[1]) as ws:
+        await start(ws)
+        await ws.send(json.dumps({"type": "stt.begin", "start_ms": 0}))
+        await send_audio(ws, speech[FRANCE])
+        await commit(ws, "at-pause", 0, keep_open=True)
+        await final_for(ws, "at-pause")
+        # The user goes on, speaking in real time as into a microphone: the live transcript follows the new words.
+        speaking = asyncio.create_task(send_audio(ws, speech[LONDON], realtime=True))
+        partials = []
+        while not {"about", "weather", "london"} & set(words(partials[-1]["text"] if partials else "")):
+            partials.append(await recv(ws))
+            assert partials[-1]["type"] == "stt.partial" and partials[-1]["start_ms"] == 0, partials
+        await speaking
+        await commit(ws, "end-of-turn", 0)
+        final, _ = await final_for(ws, "end-of-turn")
+        await send_audio(ws, speech[LONDON])  # after a real end of turn: no partials until the next stt.begin
+        await commit(ws, "next", round(len(speech[FRANCE] + speech[LONDON]) / BYTES_PER_MS))
+        _, after = await final_for(ws, "next")
+    assert "london" in words(final["text"]), final
+    assert [m for m in after if m["type"] == "stt.partial"] == [], after
 
 
 async def test_each_commit_of_the_same_range_is_answered_in_the_detected_language(stt, speech):

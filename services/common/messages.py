@@ -87,6 +87,7 @@ class SttCommit(Message):
     request_id: str
     start_ms: int
     end_ms: int | None = None  # None: up to the newest audio
+    keep_open: bool = False  # a speculative decode at a pause: the utterance may go on, so its partials go on too
 
 
 class SttPartial(Message):

@@ -28,6 +28,7 @@ from services.common.messages import (
     VadSpeechStopped,
 )
 from services.gateway.history import History
+from services.gateway.live_transcript import LiveTranscript
 from services.gateway.reply import Reply, TurnClock
 from services.gateway.responder import Responder
 
@@ -75,7 +76,7 @@ class TurnTaker:
         self._utterance_start_ms = 0
         self._awaiting_final: str | None = None  # stt request whose result we will use
         self._commits = 0
-        self._partial = ""
+        self._live = LiveTranscript()  # the user's words while they speak
         self._reply_requested = False  # response.create arrived while the transcript was pending
         self._manual_start_ms = 0.0
         self._speculation: Speculation | None = None
@@ -109,7 +110,8 @@ class TurnTaker:
         request_id = f"{self._item_id}#{self._commits}"
         self._speculation = Speculation(pause.end_ms, request_id)
         end_ms = pause.end_ms + self.s.settings.speculative_pause_ms
-        await self.s.send_to(self.s.stt, SttCommit(request_id=request_id, start_ms=self._utterance_start_ms, end_ms=end_ms))
+        commit = SttCommit(request_id=request_id, start_ms=self._utterance_start_ms, end_ms=end_ms, keep_open=True)
+        await self.s.send_to(self.s.stt, commit)
 
     async def _speech_started(self, event: VadSpeechStarted) -> None:
         if self.state is Turn.TRANSCRIBING:
@@ -117,7 +119,7 @@ class TurnTaker:
         elif self.state is not Turn.USER_SPEAKING:
             self._item_id = self.s.ids.next("item")
             self._utterance_start_ms = event.start_ms
-            self._partial = ""
+            self._live = LiveTranscript()
             self._speculation = None
             self.clock = TurnClock()
         # First the event clients stop playback on, then the cancel.
@@ -201,10 +203,9 @@ class TurnTaker:
 
     async def on_stt(self, message: Any) -> None:
         if isinstance(message, SttPartial):
-            if self.state is Turn.USER_SPEAKING and message.start_ms == self._utterance_start_ms:
-                if message.text.startswith(self._partial) and len(message.text) > len(self._partial):
-                    delta, self._partial = message.text[len(self._partial) :], message.text
-                    self.s.emit("conversation.item.input_audio_transcription.delta", item_id=self._item_id, content_index=0, delta=delta)
+            ours = self.state is Turn.USER_SPEAKING and message.start_ms == self._utterance_start_ms
+            if ours and (delta := self._live.update(message.text)):
+                self.s.emit("conversation.item.input_audio_transcription.delta", item_id=self._item_id, content_index=0, delta=delta)
         elif isinstance(message, SttFinal):
             if self._speculation is not None and message.request_id == self._speculation.request_id:
                 self._speculation.result = message  # kept until the turn ends (used) or the user goes on (dropped)

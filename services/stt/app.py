@@ -130,7 +130,8 @@ class SttSession:
             await self.error("invalid_range", f"range {wanted} ms holds no audio; the buffer holds {held} ms", commit.request_id)
             return
         audio = buffer.read(start, end)  # a copy: later audio or trimming does not change what this commit decodes
-        self._close_utterance()
+        if not commit.keep_open:
+            self._close_utterance()
         self._finals_pending += 1
         self._spawn(self._final(commit.request_id, audio, self.language))
 
