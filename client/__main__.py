@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from client.echo import EchoMode, aec_available
+from client.echo import EchoMode, EchoUnavailable, aec_available
 from client.endpoint import resolve
 from client.file_client import talk
 from client.realtime import ConnectError
@@ -92,7 +92,12 @@ def run_microphone(args: argparse.Namespace) -> int:
     endpoint = resolve(args.url, args.token)
     view = TerminalView()
     view.notice(f"microphone: {mic.name} ({mic.rate} Hz), speaker: {speaker.name} ({speaker.rate} Hz), echo: {echo.value}; Ctrl-C to quit")
-    client = MicClient(endpoint.url, endpoint.token, SoundDeviceIO(mic, speaker), view, MicOptions(echo=echo, prebuffer_ms=args.prebuffer_ms))
+    try:
+        client = MicClient(endpoint.url, endpoint.token, SoundDeviceIO(mic, speaker), view, MicOptions(echo=echo, prebuffer_ms=args.prebuffer_ms))
+    except EchoUnavailable as err:  # --echo aec asked for, its library missing
+        view.close()
+        print(f"s2s-client: {err}; or choose --half-duplex", file=sys.stderr)
+        return 2
 
     async def converse() -> None:
         loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -221,6 +222,16 @@ def test_a_missing_device_gives_one_clear_line_and_fails(gateway, card):
     one_clear_line(run_client([*args, "--output-device", "no-such-speaker"], client_env(card)), "No output device matching 'no-such-speaker'")
     no_server = {**client_env(card), "PULSE_SERVER": "unix:/nonexistent/pulse.sock"}
     one_clear_line(run_client(args, no_server), "no default input device")
+
+
+@needs_sound_card
+def test_echo_cancellation_asked_for_without_its_library_gives_one_clear_line_and_fails(gateway, card, tmp_path):
+    (tmp_path / "aec_audio_processing.py").write_text('raise ImportError("not installed")\n')  # shadows the real one
+    env = client_env(card)
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    result = run_client(["--url", gateway.url, "--token", gateway.token, "--echo", "aec"], env)
+    one_clear_line(result, "echo cancellation needs aec-audio-processing")
+    assert result.returncode == 2
 
 
 @needs_sound_card
