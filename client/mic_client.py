@@ -48,12 +48,6 @@ BACKOFF_S = (0.25, 0.5, 1.0, 2.0)  # waits between reconnect attempts; the last 
 VOICE_FLOOR = 0.01  # mic level (of full scale) below which a block never counts as the user's voice
 
 
-def refused(err: ConnectError) -> bool:
-    """The server answered with a client error (a refused token, a wrong path): retrying cannot help."""
-    cause = err.__context__
-    return isinstance(cause, websockets.InvalidStatus) and 400 <= cause.response.status_code < 500
-
-
 @dataclass
 class MicOptions:
     echo: EchoMode = EchoMode.AEC
@@ -200,7 +194,7 @@ class MicClient:
                     try:
                         ws = await self._connect()
                     except ConnectError as err:
-                        if refused(err):
+                        if err.final:
                             raise
                         continue
                     self.reconnects += 1

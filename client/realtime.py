@@ -12,6 +12,15 @@ import websockets
 class ConnectError(RuntimeError):
     """The gateway could not be reached or refused us; the message is one line for the user."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status it answered with, None when nothing answered
+
+    @property
+    def final(self) -> bool:
+        """A client error (a refused token, a wrong path): trying again cannot help."""
+        return self.status is not None and 400 <= self.status < 500
+
 
 async def connect(url: str, token: str | None, open_timeout: float = 10.0) -> websockets.ClientConnection:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -20,8 +29,8 @@ async def connect(url: str, token: str | None, open_timeout: float = 10.0) -> we
     except websockets.InvalidStatus as exc:
         status = exc.response.status_code
         if status == 401:
-            raise ConnectError(f"{url} refused the token (HTTP 401): pass the right --token") from None
-        raise ConnectError(f"{url} answered HTTP {status}; is this an s2s gateway's /v1/realtime?") from None
+            raise ConnectError(f"{url} refused the token (HTTP 401): pass the right --token", status) from None
+        raise ConnectError(f"{url} answered HTTP {status}; is this an s2s gateway's /v1/realtime?", status) from None
     except (OSError, TimeoutError, websockets.InvalidURI, websockets.InvalidHandshake) as exc:
         raise ConnectError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
 
