@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from tests.speech import speak
-from tests.split_stack import split_stack
 from tests.transcribe import words
-from tests.virtual_sound import missing_tools, virtual_sound_card
+from tests.virtual_sound import missing_tools
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -28,12 +27,6 @@ SCREENSHOT_COPY = os.environ.get("S2S_BROWSER_SCREENSHOT")  # where to keep the 
 
 
 @pytest.fixture(scope="module")
-def gateway():
-    with split_stack() as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
 def microphone_wav(tmp_path_factory) -> Path:
     """The question once, then silence long enough that Chromium's looping fake microphone does not repeat it."""
     folder = tmp_path_factory.mktemp("fake-mic")
@@ -41,12 +34,6 @@ def microphone_wav(tmp_path_factory) -> Path:
     padded = folder / "mic.wav"
     subprocess.run(["sox", str(spoken), str(padded), "pad", "0", "60"], check=True)
     return padded
-
-
-@pytest.fixture(scope="module")
-def sound_card(tmp_path_factory):
-    with virtual_sound_card(tmp_path_factory.mktemp("vsnd")) as card:
-        yield card
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ from client.view import TerminalView
 from tests.procs import REPO, free_port, service_env
 from tests.scripted_audio import ScriptedAudio
 from tests.speech import read_pcm16, speak
-from tests.split_stack import split_stack
 from tests.terminal import TmuxTerminal
 from tests.transcribe import transcribe, words
 from tests.virtual_sound import missing_tools, virtual_sound_card
@@ -36,18 +35,6 @@ from tests.virtual_sound import missing_tools, virtual_sound_card
 needs_sound_card = pytest.mark.skipif(bool(missing_tools()) or not shutil.which("tmux"), reason=f"needs PulseAudio tools and tmux: missing {missing_tools()}")
 
 CLIENT = [sys.executable, "-m", "client"]
-
-
-@pytest.fixture(scope="module")
-def gateway():
-    with split_stack() as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def card(tmp_path_factory):
-    with virtual_sound_card(tmp_path_factory.mktemp("vsnd")) as card:
-        yield card
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +89,13 @@ class PipedClient:
 
 
 @needs_sound_card
-def test_spoken_question_through_the_sound_card_is_answered_aloud_and_shown(gateway, card, questions, tmp_path):
+def test_spoken_question_through_the_sound_card_is_answered_aloud_and_shown(gateway, sound_card, questions, tmp_path):
     argv = [*CLIENT, "--url", gateway.url, "--token", gateway.token]
-    terminal = TmuxTerminal(tmp_path, argv, client_env(card), REPO)
+    terminal = TmuxTerminal(tmp_path, argv, client_env(sound_card), REPO)
     try:
         terminal.wait_for(lambda s: "● listening" in s, 60, "the client listening")
-        with card.record_speaker(tmp_path / "speaker.wav") as recording:
-            card.play_into_mic(questions["france"]).wait(timeout=30)
+        with sound_card.record_speaker(tmp_path / "speaker.wav") as recording:
+            sound_card.play_into_mic(questions["france"]).wait(timeout=30)
             screen = terminal.wait_for(lambda s: "assistant:" in s and "latency:" in s and "● listening" in s, 120, "the reply, its latency, and listening again")
         print(screen)  # what the user saw (pytest -s)
         user = re.search(r"^you: (.*)$", screen, re.MULTILINE).group(1)
@@ -131,11 +118,11 @@ def test_spoken_question_through_the_sound_card_is_answered_aloud_and_shown(gate
 
 
 @needs_sound_card
-def test_gateway_restart_mid_session_reconnects_and_the_next_question_is_answered(gateway, card, questions):
-    client = PipedClient(["--url", gateway.url, "--token", gateway.token], client_env(card))
+def test_gateway_restart_mid_session_reconnects_and_the_next_question_is_answered(gateway, sound_card, questions):
+    client = PipedClient(["--url", gateway.url, "--token", gateway.token], client_env(sound_card))
     try:
         client.wait_line(r"^\[listening\]$", timeout_s=60)
-        user, reply, after = client.turn(card, questions["france"])
+        user, reply, after = client.turn(sound_card, questions["france"])
         assert "capital" in words(user) and reply, (user, reply)
 
         gateway.kill_gateway()
@@ -148,7 +135,7 @@ def test_gateway_restart_mid_session_reconnects_and_the_next_question_is_answere
         assert reconnected - up < 5.0, line
         client.wait_line(r"^\[listening\]$", index)
 
-        user, reply, _ = client.turn(card, questions["week"])
+        user, reply, _ = client.turn(sound_card, questions["week"])
         assert "week" in words(user) and len(words(reply)) >= 2, (user, reply)
         assert client.stop() == 0
         client.wait_line(r"^bye \(4 messages, 1 reconnects\)", timeout_s=5)
@@ -203,31 +190,31 @@ def one_clear_line(result: subprocess.CompletedProcess, expected: str) -> None:
 
 
 @needs_sound_card
-def test_a_wrong_url_gives_one_clear_line_and_fails(card):
+def test_a_wrong_url_gives_one_clear_line_and_fails(sound_card):
     nobody = f"ws://127.0.0.1:{free_port()}/v1/realtime"
-    result = run_client(["--url", nobody], client_env(card))
+    result = run_client(["--url", nobody], client_env(sound_card))
     one_clear_line(result, f"cannot reach {nobody}")
 
 
 @needs_sound_card
-def test_a_refused_token_gives_one_clear_line_and_fails(gateway, card):
-    result = run_client(["--url", gateway.url, "--token", "not-the-token"], client_env(card))
+def test_a_refused_token_gives_one_clear_line_and_fails(gateway, sound_card):
+    result = run_client(["--url", gateway.url, "--token", "not-the-token"], client_env(sound_card))
     one_clear_line(result, "refused the token (HTTP 401)")
 
 
 @needs_sound_card
-def test_a_missing_device_gives_one_clear_line_and_fails(gateway, card):
+def test_a_missing_device_gives_one_clear_line_and_fails(gateway, sound_card):
     args = ["--url", gateway.url, "--token", gateway.token]
-    one_clear_line(run_client([*args, "--input-device", "no-such-mic"], client_env(card)), "No input device matching 'no-such-mic'")
-    one_clear_line(run_client([*args, "--output-device", "no-such-speaker"], client_env(card)), "No output device matching 'no-such-speaker'")
-    no_server = {**client_env(card), "PULSE_SERVER": "unix:/nonexistent/pulse.sock"}
+    one_clear_line(run_client([*args, "--input-device", "no-such-mic"], client_env(sound_card)), "No input device matching 'no-such-mic'")
+    one_clear_line(run_client([*args, "--output-device", "no-such-speaker"], client_env(sound_card)), "No output device matching 'no-such-speaker'")
+    no_server = {**client_env(sound_card), "PULSE_SERVER": "unix:/nonexistent/pulse.sock"}
     one_clear_line(run_client(args, no_server), "no default input device")
 
 
 @needs_sound_card
-def test_echo_cancellation_asked_for_without_its_library_gives_one_clear_line_and_fails(gateway, card, tmp_path):
+def test_echo_cancellation_asked_for_without_its_library_gives_one_clear_line_and_fails(gateway, sound_card, tmp_path):
     (tmp_path / "aec_audio_processing.py").write_text('raise ImportError("not installed")\n')  # shadows the real one
-    env = client_env(card)
+    env = client_env(sound_card)
     env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
     result = run_client(["--url", gateway.url, "--token", gateway.token, "--echo", "aec"], env)
     one_clear_line(result, "echo cancellation needs aec-audio-processing")
@@ -235,13 +222,13 @@ def test_echo_cancellation_asked_for_without_its_library_gives_one_clear_line_an
 
 
 @needs_sound_card
-def test_list_devices_names_the_virtual_card(card):
-    result = run_client(["--list-devices"], client_env(card))
+def test_list_devices_names_the_virtual_card(sound_card):
+    result = run_client(["--list-devices"], client_env(sound_card))
     assert result.returncode == 0, result.stderr
     assert "vmic" in result.stdout and "vspk" in result.stdout, result.stdout
 
 
-# ---------------------------------------------------------------------- conversation logic, scripted sound card
+# ---------------------------------------------------------------------- conversation logic, scripted sound sound_card
 
 
 async def until(condition, timeout_s: float, what: str):
