@@ -71,19 +71,30 @@ def command_process(
     argv: list[str], health_url: str, env: dict[str, str] | None = None, timeout_s: float = 300.0, cwd: Path = REPO
 ) -> Iterator[Path]:
     """Runs ``argv`` (from the repository root unless ``cwd``) and yields its log file once ``health_url`` answers 200."""
-    log = Path(tempfile.mkstemp(prefix=Path(argv[0]).name + "-", suffix=".log")[1])
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=service_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    proc, log = start_logged(argv, env, cwd)
     try:
         wait_healthy(health_url, proc, log, timeout_s)
         yield log
     finally:
-        proc.terminate()  # the runner (s2s up) stops its children on SIGTERM
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def start_logged(argv: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> tuple[subprocess.Popen, Path]:
+    """Starts ``argv`` with its output going to a fresh log file (what wait_healthy shows when it fails)."""
+    log = Path(tempfile.mkstemp(prefix=Path(argv[0]).name + "-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=service_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    return proc, log
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGTERM (the runner, s2s up, stops its children on it), then SIGKILL if it is still there after ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager

@@ -9,13 +9,18 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from tests.procs import REPO, Stack, free_port, service_env, service_process, wait_healthy
+from tests.procs import (
+    Stack,
+    free_port,
+    service_process,
+    start_logged,
+    stop,
+    wait_healthy,
+)
 
 STAGES = ("vad", "stt", "llm", "tts")
 
@@ -24,13 +29,9 @@ STAGES = ("vad", "stt", "llm", "tts")
 class SplitStack(Stack):
     gateway_env: dict[str, str] = field(default_factory=dict)
     gateway: subprocess.Popen | None = None
-    logs: list[Path] = field(default_factory=list)
 
     def start_gateway(self, timeout_s: float = 60.0) -> None:
-        log = Path(tempfile.mkstemp(prefix="gateway-", suffix=".log")[1])
-        self.logs.append(log)
-        with log.open("wb") as out:
-            self.gateway = subprocess.Popen([sys.executable, "-m", "services.gateway"], env=service_env(self.gateway_env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        self.gateway, log = start_logged([sys.executable, "-m", "services.gateway"], self.gateway_env)
         wait_healthy(f"{self.http}/healthz", self.gateway, log, timeout_s)
 
     def kill_gateway(self) -> None:
@@ -42,11 +43,7 @@ class SplitStack(Stack):
 
     def stop_gateway(self) -> None:
         if self.gateway is not None and self.gateway.poll() is None:
-            self.gateway.terminate()
-            try:
-                self.gateway.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill_gateway()
+            stop(self.gateway, timeout_s=15)
         self.gateway = None
 
 
