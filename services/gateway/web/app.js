@@ -17,7 +17,7 @@ const state = (window.s2s = {
 
 let ws = null, ctx = null, mic = null, player = null;
 let token = "", everOpened = false, attempt = 0;
-let talking = false, voiceEnd = null, lastVoiceAt = null, heardSince = null;
+let talking = false, voiceEnd = null, lastVoiceAt = null;
 let userLine = null, replyLine = null, replyItem = null, responseActive = false;
 const interrupted = new Set();
 const pendingTruncate = [];
@@ -142,10 +142,9 @@ function sessionUpdate() {
 function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/realtime";
   setStatus(attempt ? `reconnecting (attempt ${attempt})…` : "connecting…", "busy");
-  let opened = false;
   ws = token ? new WebSocket(url, ["openai-insecure-api-key." + token]) : new WebSocket(url);
   ws.onopen = () => {
-    opened = everOpened = true;
+    everOpened = true;
     if (attempt) state.reconnects++;
     attempt = 0;
     state.connected = true;
@@ -160,7 +159,7 @@ function connect() {
   ws.onmessage = (e) => onEvent(JSON.parse(e.data));
   ws.onclose = () => {
     state.connected = false;
-    if (!opened && !everOpened) {
+    if (!everOpened) { // refused before it ever opened: the token (a drop after opening reconnects)
       setStatus("the gateway refused the connection: check the token", "bad");
       $("token").classList.add("wanted");
       $("token").focus();
