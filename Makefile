@@ -13,7 +13,7 @@ PARLER_STAMP := $(PARLER_VENV)/.installed
 # The all-in-one image's name:tag is the deploy module's image setting: the same variable, the same default.
 S2S_DEPLOY_IMAGE ?= $(shell sed -n 's/^DEFAULT_IMAGE = "\(.*\)"$$/\1/p' deploy/settings.py)
 
-.PHONY: help install run test bench client deploy-runpod destroy-runpod status-runpod parler-venv images up clean
+.PHONY: help install run test test-fast lint bench client deploy-runpod destroy-runpod status-runpod parler-venv images up clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,19 +35,29 @@ run: $(STAMP) ## start the whole stack locally (gateway on ws://127.0.0.1:8000/v
 test: $(STAMP) ## run the test suite (real models, real processes, offline)
 	$(PY) -m pytest $(ARGS)
 
-bench: $(STAMP) ## measure voice-to-voice and per-stage latency over spoken turns
+lint: $(STAMP) ## ruff check, ruff format --check and mypy (strict on services/common and services/gateway)
+	@rc=0; \
+	echo "ruff check ."; $(VENV)/bin/ruff check . || rc=1; \
+	echo "ruff format --check ."; $(VENV)/bin/ruff format --check . || rc=1; \
+	echo "mypy"; $(VENV)/bin/mypy || rc=1; \
+	exit $$rc
+
+test-fast: $(STAMP) ## the gateway's fast tier: real gateway, scripted fake stages, no models (tests/fast, < 1 min)
+	$(PY) -m pytest tests/fast $(ARGS)
+
+bench: $(STAMP) ## latency targets (voice-to-voice, stages, STT decode + WER, end of turn, 4 sessions): new vs old path (ARGS="--turns 4" for a smoke run)
 	$(PY) -m bench $(ARGS)
 
 client: $(STAMP) ## talk through the microphone (a WAV file: ARGS="--input question.wav --output reply.wav")
 	$(PY) -m client $(ARGS)
 
-deploy-runpod: $(STAMP) ## provision the stack on a RunPod GPU pod (needs RUNPOD_API_KEY)
+deploy-runpod: $(STAMP) ## run the stack on a RunPod GPU pod (needs only RUNPOD_API_KEY; ARGS="--dry-run" shows the plan)
 	$(PY) -m deploy up $(ARGS)
 
 destroy-runpod: $(STAMP) ## terminate the pod from the last deploy
 	$(PY) -m deploy down $(ARGS)
 
-status-runpod: $(STAMP) ## status, uptime and cost of the deployed pod
+status-runpod: $(STAMP) ## status, uptime, cost and idle time left of the deployed pod
 	$(PY) -m deploy status $(ARGS)
 
 $(PARLER_STAMP): requirements/parler.txt

@@ -1,11 +1,12 @@
-"""Several conversations at once: does reply audio keep up with real-time playback at every client?"""
+"""Several conversations at once, their turns ending at the same instant: how long do they wait for the reply, and
+does reply audio keep up with real-time playback at every client?"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from client.file_client import talk
+from client.file_client import last_voiced_ms, talk
 
 JITTER_BUFFER_MS = 120  # a client starts playing this long after the first audio, as the desktop client does
 
@@ -15,6 +16,7 @@ class PlaybackCheck:
     voice_to_voice_ms: float | None
     audio_ms: float
     gap_ms: float  # silence a real-time player would have hit waiting for audio that had not arrived
+    timings: dict[str, float] = field(default_factory=dict)  # the gateway's response.done timings
 
 
 def playback_gaps(arrivals: list[tuple[float, float]]) -> tuple[float, float]:
@@ -35,12 +37,22 @@ async def one_conversation(url: str, pcm: bytes, rate: int) -> PlaybackCheck:
     result = await talk(url, None, pcm, rate, realtime=True, timeout_s=120)
     arrivals = [(t, ms) for t, ms in result.audio_arrivals]
     audio_ms, gap_ms = playback_gaps(arrivals)
-    return PlaybackCheck(result.voice_to_voice_ms, audio_ms, gap_ms)
+    return PlaybackCheck(result.voice_to_voice_ms, audio_ms, gap_ms, result.server_timings)
+
+
+def aligned(clips: list[tuple[bytes, int]]) -> list[tuple[bytes, int]]:
+    """The clips with silence put before them so that their last voiced samples fall at the same time."""
+    ends = [last_voiced_ms(pcm, rate) for pcm, rate in clips]
+    out = []
+    for (pcm, rate), end in zip(clips, ends, strict=True):
+        lead = int((max(ends) - end) * rate / 1000)
+        out.append((bytes(2 * lead) + pcm, rate))
+    return out
 
 
 async def run_concurrent(url: str, clips: list[tuple[bytes, int]], sessions: int, rounds: int) -> list[PlaybackCheck]:
     checks: list[PlaybackCheck] = []
     for round_index in range(rounds):
-        batch = [clips[(round_index * sessions + i) % len(clips)] for i in range(sessions)]
+        batch = aligned([clips[(round_index * sessions + i) % len(clips)] for i in range(sessions)])
         checks += await asyncio.gather(*(one_conversation(url, pcm, rate) for pcm, rate in batch))
     return checks

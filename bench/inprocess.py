@@ -1,30 +1,41 @@
-"""The baseline: the same backends and the same turn logic called in one process, no WebSockets.
+"""The baseline: the gateway's own ``TurnMachine`` driving the same backends in one process, no WebSockets.
 
-Per turn, on the same audio the pipeline gets: VAD chunk by chunk (stream time, as the service does), the STT
-decode started at the speculative pause, the LLM until its first speakable clause, TTS until its first audio.
-"""
+A discrete-event run on a virtual clock: the utterance goes in 32 ms at a time (``AudioIn`` and that chunk's VAD events
+at its end, as if streamed live); each stage's answer to the machine's commands lands at the time it was asked for plus
+the backend's real compute time. The numbers are the machine's own ``TurnClock`` report."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BaseModel
 
+from services.common import realtime_server as ev
 from services.common.audio import pcm16_to_float
-from services.common.messages import VadPause, VadSpeechStarted, VadSpeechStopped
-from services.gateway.chunking import ClauseChunker
+from services.common.messages import LlmDelta, LlmDone, LlmGenerate, SttCommit, SttFinal, TtsDone, TtsSpeak, TtsStarted
+from services.gateway.commands import AudioIn, Command, Emit, Event, FromStage, Send, Stage, StartTimer, TimerFired
+from services.gateway.ids import Ids
+from services.gateway.machine import TurnMachine
+from services.gateway.session_state import SessionState
 from services.gateway.settings import GatewaySettings
-from services.llm.backends import create_backend as create_llm
+from services.llm.app import build_request
+from services.llm.backends import backends as llm_backends
 from services.llm.backends.base import GenerationRequest
 from services.llm.settings import LlmSettings
-from services.stt.backend import load_backend as load_stt
+from services.stt.backends import backends as stt_backends
 from services.stt.settings import SttSettings
-from services.tts.backends import load_backend as load_tts
+from services.tts.backends import backends as tts_backends
+from services.tts.cleanup import clean_for_speech, is_speakable
 from services.tts.settings import TtsSettings
-from services.vad.app import VadStreamSession
-from services.vad.backend import load_backend as load_vad
+from services.vad.app import CHUNK_MS, VadStreamSession
+from services.vad.backends import backends as vad_backends
 from services.vad.segmenter import SegmenterConfig
 from services.vad.settings import VadSettings
 
@@ -35,69 +46,153 @@ class InProcessTurn:
     stt_wait_ms: float  # after the end of turn, waiting for the (speculative) transcript
     llm_first_clause_ms: float
     tts_first_audio_ms: float
+    voice_to_voice_ms: float
     transcript: str
     first_clause: str
+    timings: dict[str, float] = field(default_factory=dict)  # the machine's whole TurnClock report
 
-    @property
-    def voice_to_voice_ms(self) -> float:
-        return self.end_of_turn_ms + self.stt_wait_ms + self.llm_first_clause_ms + self.tts_first_audio_ms
+
+@dataclass
+class Stream:
+    """A stage's output, pulled one message at a time: each lands at the time asked plus the compute spent so far."""
+
+    stage: Stage
+    items: Generator[BaseModel | bytes, None, None]
+    at: float  # virtual time the backend's work has reached
 
 
 class InProcessPipeline:
     def __init__(self) -> None:
         self.vad_settings, self.gateway_settings = VadSettings(), GatewaySettings()
-        self.vad = load_vad(self.vad_settings.backend, self.vad_settings.model_path)
-        self.stt = load_stt(SttSettings())
-        self.llm_settings = LlmSettings()
-        self.llm = create_llm(self.llm_settings)
-        self.llm.load()
-        self.tts = load_tts(TtsSettings())
+        self.stt_settings, self.llm_settings = SttSettings(), LlmSettings()
+        self.vad, self.stt = vad_backends.load(self.vad_settings), stt_backends.load(self.stt_settings)
+        self.llm, self.tts = llm_backends.load(self.llm_settings), tts_backends.load(TtsSettings())
+        self.language = self.gateway_settings.language or self.stt_settings.language  # as stt.start sets it
+        self.stt.transcribe(np.zeros(16000, dtype=np.float32), self.language)  # the services' warm-ups
+        hi = [{"role": "system", "content": self.llm_settings.system_prompt}, {"role": "user", "content": "Hi"}]
+        deque(self.llm.generate(GenerationRequest(hi, 4, 0.0, self.llm_settings.seed), threading.Event()), 0)
         self.tts.warm_up()
+        # What the gateway's vad.start asks for (a new session's turn detection), completed with the VAD's settings.
+        td, vs, pause_ms = SessionState().turn_detection, self.vad_settings, self.gateway_settings.speculative_pause_ms
+        assert td is not None
+        silence, pad = td.silence_duration_ms, td.prefix_padding_ms
+        pause_ms = pause_ms if pause_ms and pause_ms < (silence or 10_000) else 0
+        silence, pad = vs.min_silence_ms if silence is None else silence, vs.speech_pad_ms if pad is None else pad
+        self.vad_config = SegmenterConfig(td.threshold or vs.threshold, silence, pad, pause_ms, vs.min_speech_ms)
 
     def turn(self, pcm16k: bytes) -> InProcessTurn:
-        # VAD over the whole utterance, 32 ms at a time; stream time is what the service would see.
-        pause_ms = self.gateway_settings.speculative_pause_ms
-        config = SegmenterConfig(self.vad_settings.threshold, self.vad_settings.min_silence_ms, self.vad_settings.speech_pad_ms, pause_ms, self.vad_settings.min_speech_ms)
-        session = VadStreamSession(self.vad, config)
-        events = list(session.feed(pcm16_to_float(pcm16k)))
-        start = next(e for e in events if isinstance(e, VadSpeechStarted))
-        stop = next(e for e in events if isinstance(e, VadSpeechStopped))
-        pause = next((e for e in events if isinstance(e, VadPause) and e.end_ms == stop.voice_end_ms), None)
-        end_of_turn_ms = stop.detected_ms - stop.voice_end_ms
-        # STT: decoded from the pause on (as the gateway does); what remains after the end of turn is waited for.
-        decode_end_ms = (pause.end_ms + pause_ms) if pause else stop.end_ms
-        audio = np.frombuffer(pcm16k, dtype="<i2").astype(np.float32)[start.start_ms * 16 : decode_end_ms * 16] / 32768.0
-        t0 = time.perf_counter()
-        transcript = self.stt.transcribe(audio, self.gateway_settings.language).text
-        decode_ms = (time.perf_counter() - t0) * 1000
-        decode_started_ms = (pause.end_ms + pause_ms + 32) if pause else stop.detected_ms  # +1 chunk: pause is seen after it
-        stt_wait_ms = max(0.0, decode_started_ms + decode_ms - stop.detected_ms)
-        # LLM until the first clause the chunker would hand to TTS.
-        request = GenerationRequest(
-            messages=[{"role": "system", "content": self.llm_settings.system_prompt}, {"role": "user", "content": transcript}],
-            max_tokens=self.llm_settings.max_tokens, temperature=self.llm_settings.temperature, seed=self.llm_settings.seed,
-        )
-        chunker, cancelled, first_clause = ClauseChunker(), threading.Event(), ""
-        t0 = time.perf_counter()
-        pieces = self.llm.generate(request, cancelled)
-        for piece in pieces:
-            ready = chunker.push(piece.text)
-            if ready:
-                first_clause = ready[0]
-                break
-        else:
-            first_clause = " ".join(chunker.flush())
-        llm_ms = (time.perf_counter() - t0) * 1000
-        cancelled.set()
-        for _ in pieces:  # drain: the backend stops within a token
-            pass
-        # TTS until its first audio.
-        stop_tts = threading.Event()
-        t0 = time.perf_counter()
-        chunks = self.tts.synthesize(first_clause or "Okay.", stop_tts)
-        next(chunks, None)
-        tts_ms = (time.perf_counter() - t0) * 1000
-        stop_tts.set()
-        for _ in chunks:
-            pass
-        return InProcessTurn(end_of_turn_ms, stt_wait_ms, llm_ms, tts_ms, transcript, first_clause)
+        return _Run(self, pcm16k).run()
+
+
+class _Run:  # one turn: a new session's machine and a heap of (virtual time, order, event, stream it came from)
+    def __init__(self, pipeline: InProcessPipeline, pcm16k: bytes) -> None:
+        self.p, self.samples = pipeline, pcm16_to_float(pcm16k)
+        self.machine = TurnMachine(SessionState(), pipeline.gateway_settings, Ids("bench"))
+        self.heap: list[tuple[float, int, Event, Stream | None]] = []
+        self.streams: dict[Stage, Stream] = {}  # the LLM reply and the TTS piece in progress
+        self.tts_queue: deque[TtsSpeak] = deque()
+        self.order, self.stt_free_at = itertools.count(), 0.0  # heap tie-break; the STT decodes one request at a time
+        self.transcript, self.first_clause = "", ""
+        vad = VadStreamSession(pipeline.vad, pipeline.vad_config)
+        for end_ms in range(CHUNK_MS, len(self.samples) // 16 + 1, CHUNK_MS):  # VAD first: its compute is not timed
+            self.push(end_ms / 1000, AudioIn(end_ms))
+            for message in vad.feed(self.samples[(end_ms - CHUNK_MS) * 16 : end_ms * 16]):
+                self.push(end_ms / 1000, FromStage("vad", message))
+
+    def push(self, at: float, event: Event, stream: Stream | None = None) -> None:
+        heapq.heappush(self.heap, (at, next(self.order), event, stream))
+
+    def run(self) -> InProcessTurn:
+        try:
+            while self.heap:
+                now, _, event, stream = heapq.heappop(self.heap)
+                for command in self.machine.handle(event, now):
+                    self.execute(command, now)
+                if "first_audio_sent" in self.machine.clock.marks:
+                    break  # the turn is measured: nothing more is pulled from the backends
+                if stream is not None and self.streams.get(stream.stage) is stream:
+                    self.advance(stream, now)
+        finally:
+            for stage in list(self.streams):
+                self.stop(stage)
+        t = self.machine.clock.report()
+        spans = ("end_of_turn_ms", "stt_wait_ms", "llm_first_clause_ms", "tts_first_audio_ms", "voice_to_voice_ms")
+        if missing := [name for name in spans if name not in t]:
+            raise RuntimeError(f"the turn's clock lacks {missing} ({self.transcript!r}): timings {t}")
+        eot, stt, llm, tts, v2v = (t[name] for name in spans)
+        return InProcessTurn(eot, stt, llm, tts, v2v, self.transcript, self.first_clause, t)
+
+    def advance(self, stream: Stream, now: float) -> None:  # its next message; at its end, the next queued piece
+        t0, item = time.perf_counter(), next(stream.items, None)  # (left to right: t0 first)
+        stream.at += time.perf_counter() - t0
+        if item is not None:
+            self.push(max(stream.at, now), FromStage(stream.stage, item), stream)
+            return
+        del self.streams[stream.stage]
+        if stream.stage == "tts" and self.tts_queue:
+            self.start("tts", self.tts_items(self.tts_queue.popleft()), now)
+
+    def stop(self, stage: Stage) -> None:  # closing a stream stops its backend, as llm.cancel / tts.cancel would
+        if stage == "tts":
+            self.tts_queue.clear()
+        if stage in self.streams:
+            self.streams.pop(stage).items.close()
+
+    def start(self, stage: Stage, items: Generator[BaseModel | bytes, None, None], now: float) -> None:
+        self.streams[stage] = stream = Stream(stage, items, now)
+        self.advance(stream, now)
+
+    def execute(self, command: Command, now: float) -> None:  # SttBegin, TurnFinished: nothing to do
+        if isinstance(command, Emit) and isinstance(command.event, ev.TranscriptionCompleted):
+            self.transcript = command.event.transcript
+        elif isinstance(command, StartTimer):
+            self.push(now + command.seconds, TimerFired(command.key))
+        elif isinstance(command, Send) and isinstance(command.message, SttCommit):
+            self.decode(command.message, now)
+        elif isinstance(command, Send) and isinstance(command.message, LlmGenerate):
+            self.stop("llm")  # a new request cancels the previous one, as the service does
+            self.start("llm", self.llm_items(command.message), now)
+        elif isinstance(command, Send) and isinstance(command.message, TtsSpeak):
+            if is_speakable(clean_for_speech(command.message.text)) and "llm" in self.streams:
+                self.first_clause = command.message.text  # of this reply (a discarded held one may have come first)
+                self.stop("llm")  # the first clause is all the baseline needs from the LLM
+            self.tts_queue.append(command.message)  # pieces are spoken one after another
+            if "tts" not in self.streams:
+                self.start("tts", self.tts_items(self.tts_queue.popleft()), now)
+        elif isinstance(command, Send) and command.stage in ("llm", "tts"):  # llm.cancel / tts.cancel
+            self.stop(command.stage)  # the machine cancels only the reply in flight: the stage's one stream
+
+    def decode(self, commit: SttCommit, now: float) -> None:
+        """Decodes [start_ms, end_ms) of the audio the STT holds by now, after any decode before it (no partials)."""
+        audio = self.samples[commit.start_ms * 16 : int(min(commit.end_ms or 1e12, self.machine.input_ms)) * 16]
+        began, t0 = max(now, self.stt_free_at), time.perf_counter()
+        transcript = self.p.stt.transcribe(audio, self.p.language)
+        seconds = time.perf_counter() - t0
+        self.stt_free_at = began + seconds
+        final = SttFinal(
+            request_id=commit.request_id, text=transcript.text, language=transcript.language, audio_ms=len(audio) // 16,
+            decode_ms=round(seconds * 1000, 1), queued_ms=round((began - now) * 1000, 1),
+        )  # fmt: skip
+        self.push(self.stt_free_at, FromStage("stt", final))
+
+    def llm_items(self, generate: LlmGenerate) -> Generator[BaseModel | bytes, None, None]:
+        cancelled = threading.Event()
+        pieces = self.p.llm.generate(build_request(generate, self.p.llm_settings), cancelled)
+        try:
+            for piece in pieces:
+                if piece.text:
+                    yield LlmDelta(request_id=generate.request_id, text=piece.text)
+        finally:
+            cancelled.set()
+            pieces.close()
+        yield LlmDone(request_id=generate.request_id, finish_reason="stop")
+
+    def tts_items(self, speak: TtsSpeak) -> Generator[BaseModel | bytes, None, None]:
+        yield TtsStarted(request_id=speak.request_id, sample_rate=self.p.tts.sample_rate)
+        if is_speakable(text := clean_for_speech(speak.text)):
+            stop = threading.Event()
+            try:
+                yield from self.p.tts.synthesize(text, stop)  # closing this closes the backend's generator
+            finally:
+                stop.set()
+        yield TtsDone(request_id=speak.request_id)

@@ -18,25 +18,53 @@ from client.realtime import ConnectError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="s2s-client", description="Talk to an s2s gateway over the OpenAI Realtime protocol: a live conversation through the microphone and speaker (until Ctrl-C), or one question from a WAV file (--input).")
-    parser.add_argument("--url", help="gateway endpoint, ws://HOST:PORT/v1/realtime (default: $S2S_URL, then the RunPod deploy state, then ws://127.0.0.1:8000/v1/realtime)")
+    parser = argparse.ArgumentParser(
+        prog="s2s-client",
+        description="Talk to an s2s gateway over the OpenAI Realtime protocol: a live conversation through the microphone and speaker (until Ctrl-C), or one question from a WAV file (--input).",
+    )
+    parser.add_argument(
+        "--url",
+        help="gateway endpoint, ws://HOST:PORT/v1/realtime (default: $S2S_URL, then the RunPod deploy state, then ws://127.0.0.1:8000/v1/realtime)",
+    )
     parser.add_argument("--token", help="bearer token (default: $S2S_TOKEN, or the deploy state's)")
     parser.add_argument("--input", type=Path, help="a WAV file to speak (mono or stereo, any rate)")
     parser.add_argument("--output", type=Path, help="where to write the reply audio (WAV)")
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--realtime", dest="realtime", action="store_true", default=True, help="stream the file at speaking speed, as a microphone would (default)")
+    pace.add_argument(
+        "--realtime",
+        dest="realtime",
+        action="store_true",
+        default=True,
+        help="stream the file at speaking speed, as a microphone would (default)",
+    )
     pace.add_argument("--fast", dest="realtime", action="store_false", help="stream the file as fast as possible")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the reply (default 60)")
     mic = parser.add_argument_group("microphone mode (without --input): talk and listen through the sound card")
     mic.add_argument("--list-devices", action="store_true", help="list the sound devices and exit")
-    mic.add_argument("--input-device", help="microphone: a number or part of a name from --list-devices (default: the system's)")
-    mic.add_argument("--output-device", help="speaker: a number or part of a name from --list-devices (default: the system's)")
+    mic.add_argument(
+        "--input-device", help="microphone: a number or part of a name from --list-devices (default: the system's)"
+    )
+    mic.add_argument(
+        "--output-device", help="speaker: a number or part of a name from --list-devices (default: the system's)"
+    )
     echo = mic.add_mutually_exclusive_group()
-    echo.add_argument("--echo", choices=[m.value for m in EchoMode], help="echo handling without headphones: aec (cancel the "
-                      "speaker's echo; you can interrupt), half-duplex (mic muted while the reply plays), off (headphones). "
-                      "Default: aec when its library is installed, else half-duplex")
-    echo.add_argument("--half-duplex", dest="echo", action="store_const", const=EchoMode.HALF_DUPLEX.value, help="same as --echo half-duplex")
-    mic.add_argument("--prebuffer-ms", type=float, default=60.0, help="reply audio buffered before playback starts (default 60)")
+    echo.add_argument(
+        "--echo",
+        choices=[m.value for m in EchoMode],
+        help="echo handling without headphones: aec (cancel the "
+        "speaker's echo; you can interrupt), half-duplex (mic muted while the reply plays), off (headphones). "
+        "Default: aec when its library is installed, else half-duplex",
+    )
+    echo.add_argument(
+        "--half-duplex",
+        dest="echo",
+        action="store_const",
+        const=EchoMode.HALF_DUPLEX.value,
+        help="same as --echo half-duplex",
+    )
+    mic.add_argument(
+        "--prebuffer-ms", type=float, default=60.0, help="reply audio buffered before playback starts (default 60)"
+    )
     return parser.parse_args(argv)
 
 
@@ -51,7 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     pcm = samples[:, 0].astype("<i2").tobytes()
     endpoint = resolve(args.url, args.token)
     try:
-        result = asyncio.run(talk(endpoint.url, endpoint.token, pcm, rate, realtime=args.realtime, timeout_s=args.timeout))
+        result = asyncio.run(
+            talk(endpoint.url, endpoint.token, pcm, rate, realtime=args.realtime, timeout_s=args.timeout)
+        )
     except ConnectError as err:
         sys.exit(f"s2s-client: {err}")
     except asyncio.TimeoutError:
@@ -91,9 +121,17 @@ def run_microphone(args: argparse.Namespace) -> int:
     echo = EchoMode(args.echo) if args.echo else (EchoMode.AEC if aec_available() else EchoMode.HALF_DUPLEX)
     endpoint = resolve(args.url, args.token)
     view = TerminalView()
-    view.notice(f"microphone: {mic.name} ({mic.rate} Hz), speaker: {speaker.name} ({speaker.rate} Hz), echo: {echo.value}; Ctrl-C to quit")
+    view.notice(
+        f"microphone: {mic.name} ({mic.rate} Hz), speaker: {speaker.name} ({speaker.rate} Hz), echo: {echo.value}; Ctrl-C to quit"
+    )
     try:
-        client = MicClient(endpoint.url, endpoint.token, SoundDeviceIO(mic, speaker), view, MicOptions(echo=echo, prebuffer_ms=args.prebuffer_ms))
+        client = MicClient(
+            endpoint.url,
+            endpoint.token,
+            SoundDeviceIO(mic, speaker),
+            view,
+            MicOptions(echo=echo, prebuffer_ms=args.prebuffer_ms),
+        )
     except EchoUnavailable as err:  # --echo aec asked for, its library missing
         view.close()
         print(f"s2s-client: {err}; or choose --half-duplex", file=sys.stderr)

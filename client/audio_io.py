@@ -46,7 +46,9 @@ def _sounddevice() -> Any:
     try:
         import sounddevice
     except OSError as exc:  # the Python package is there, the PortAudio library is not
-        raise AudioDeviceError(f"PortAudio is not available ({exc}); install it: apt-get install libportaudio2") from None
+        raise AudioDeviceError(
+            f"PortAudio is not available ({exc}); install it: apt-get install libportaudio2"
+        ) from None
     except ImportError:
         raise AudioDeviceError("the microphone client needs sounddevice: pip install 's2s[client]'") from None
     return sounddevice
@@ -67,7 +69,9 @@ def describe_devices() -> str:
             f"{marks} {index:3d} {dev['name']}  (in {dev['max_input_channels']}, out {dev['max_output_channels']}, "
             f"{dev['default_samplerate']:.0f} Hz)"
         )
-    lines.append("< default input, > default output; pass a number or part of a name to --input-device / --output-device")
+    lines.append(
+        "< default input, > default output; pass a number or part of a name to --input-device / --output-device"
+    )
     return "\n".join(lines)
 
 
@@ -80,7 +84,9 @@ def _find(sd: Any, device: str | None, kind: str) -> dict[str, Any]:
         raise AudioDeviceError(f"{exc}{hint}; see --list-devices") from None
     except sd.PortAudioError as exc:
         if spec is None:
-            raise AudioDeviceError(f"no default {kind} device (no sound card, or no sound server running?); see --list-devices") from None
+            raise AudioDeviceError(
+                f"no default {kind} device (no sound card, or no sound server running?); see --list-devices"
+            ) from None
         raise AudioDeviceError(f"{kind} device {device!r}: {exc}; see --list-devices") from None
 
 
@@ -94,7 +100,9 @@ def _negotiate(sd: Any, info: dict[str, Any], kind: str) -> int:
             return rate
         except (sd.PortAudioError, ValueError):
             continue
-    raise AudioDeviceError(f"{kind} device {info['name']!r} opens at none of {sorted({default, *PREFERRED_RATES})} Hz mono")
+    raise AudioDeviceError(
+        f"{kind} device {info['name']!r} opens at none of {sorted({default, *PREFERRED_RATES})} Hz mono"
+    )
 
 
 @dataclass
@@ -139,13 +147,23 @@ class SoundDeviceIO:
 
         try:
             out = sd.OutputStream(
-                device=self.speaker.index, samplerate=self.output_rate, channels=1, dtype="int16",
-                blocksize=self.output_rate * BLOCK_MS // 1000, latency="low", callback=speaker_callback,
+                device=self.speaker.index,
+                samplerate=self.output_rate,
+                channels=1,
+                dtype="int16",
+                blocksize=self.output_rate * BLOCK_MS // 1000,
+                latency="low",
+                callback=speaker_callback,
             )
             self._streams.append(out)
             mic = sd.InputStream(
-                device=self.mic.index, samplerate=self.input_rate, channels=1, dtype="int16",
-                blocksize=self.input_rate * BLOCK_MS // 1000, latency="low", callback=mic_callback,
+                device=self.mic.index,
+                samplerate=self.input_rate,
+                channels=1,
+                dtype="int16",
+                blocksize=self.input_rate * BLOCK_MS // 1000,
+                latency="low",
+                callback=mic_callback,
             )
             self._streams.append(mic)
             self.output_latency_s = float(out.latency)
@@ -153,7 +171,9 @@ class SoundDeviceIO:
             mic.start()
         except (sd.PortAudioError, ValueError) as exc:
             self.close()
-            raise AudioDeviceError(f"cannot open the sound devices ({self.mic.name} / {self.speaker.name}): {exc}") from None
+            raise AudioDeviceError(
+                f"cannot open the sound devices ({self.mic.name} / {self.speaker.name}): {exc}"
+            ) from None
 
     def close(self) -> None:
         sd = _sounddevice()

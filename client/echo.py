@@ -59,7 +59,9 @@ class WebRtcEchoCanceller:
         try:
             from aec_audio_processing import AudioProcessor
         except (ImportError, OSError) as exc:
-            raise EchoUnavailable(f"echo cancellation needs aec-audio-processing (pip install 's2s[client]'): {exc}") from None
+            raise EchoUnavailable(
+                f"echo cancellation needs aec-audio-processing (pip install 's2s[client]'): {exc}"
+            ) from None
         # Noise suppression and gain control off: Whisper does better on the unprocessed voice.
         self._apm = AudioProcessor(enable_aec=True, enable_ns=False, enable_agc=False, enable_vad=False)
         self._apm.set_stream_format(AEC_RATE, 1)
@@ -78,7 +80,9 @@ class WebRtcEchoCanceller:
         for i in range(frames):
             span = slice(i * FRAME, (i + 1) * FRAME)
             self._apm.process_reverse_stream(self._ref[span].tobytes())  # what the speaker played ...
-            clean = np.frombuffer(self._apm.process_stream(self._mic[span].tobytes()), dtype=np.int16)  # ... then the mic
+            clean = np.frombuffer(
+                self._apm.process_stream(self._mic[span].tobytes()), dtype=np.int16
+            )  # ... then the mic
             out.append(self.gate.process(clean, self._ref[span]))
         self._mic, self._ref = self._mic[frames * FRAME :], self._ref[frames * FRAME :]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int16)
@@ -98,7 +102,9 @@ class ResidualEchoGate:
     the user's words whole once they pass.
     """
 
-    def __init__(self, margin_db: float = 20.0, window_s: float = 0.6, hangover_s: float = 0.25, silence_db: float = 40.0) -> None:
+    def __init__(
+        self, margin_db: float = 20.0, window_s: float = 0.6, hangover_s: float = 0.25, silence_db: float = 40.0
+    ) -> None:
         self.margin_db = margin_db
         self.silence_db = silence_db  # below this (about -50 dBFS) the speaker counts as quiet
         self._levels: deque[float] = deque(maxlen=max(1, int(window_s * 100)))  # speaker level per 10 ms frame

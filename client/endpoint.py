@@ -24,7 +24,8 @@ def resolve(url: str | None, token: str | None) -> Endpoint:
     try:
         from deploy.state import load_state, state_path
     except ImportError:  # a client-only install without the deploy module
-        load_state = None
-    if load_state is not None and (state := load_state()) is not None:
-        return Endpoint(state.endpoint, token or state.token, f"deploy state {state_path()}")
+        pass
+    else:
+        if (state := load_state()) is not None and state.endpoint is not None:
+            return Endpoint(state.endpoint, token or state.token, f"deploy state {state_path()}")
     return Endpoint(LOCAL_DEFAULT, token or env_token, "local default")

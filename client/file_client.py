@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ async def talk(
     output_rate: int = 24000,
     timeout_s: float = 60.0,
     instructions: str | None = None,
-    history: list[tuple[str, str]] = (),
+    history: Sequence[tuple[str, str]] = (),
 ) -> TurnResult:
     """One spoken turn: stream ``pcm`` (PCM16 mono at ``rate``), return the reply and its timing.
 

@@ -96,7 +96,9 @@ class VoiceClock:
 
 
 class MicClient:
-    def __init__(self, url: str, token: str | None, audio: AudioIO, view: TerminalView, options: MicOptions | None = None) -> None:
+    def __init__(
+        self, url: str, token: str | None, audio: AudioIO, view: TerminalView, options: MicOptions | None = None
+    ) -> None:
         self.url, self.token = url, token
         self.audio = audio
         self.view = view
@@ -186,7 +188,9 @@ class MicClient:
             attempt = 0
             while not self.stop.is_set():
                 if ws is None:
-                    delay = self.options.backoff_s[min(attempt, len(self.options.backoff_s) - 1)] * random.uniform(0.8, 1.0)
+                    delay = self.options.backoff_s[min(attempt, len(self.options.backoff_s) - 1)] * random.uniform(
+                        0.8, 1.0
+                    )
                     attempt += 1
                     self.view.state(f"reconnecting to {self.url} (attempt {attempt})…")
                     if await self._wait_stop(delay):
@@ -243,7 +247,9 @@ class MicClient:
                 await reader
             await ws.close()
         if not self.stop.is_set():
-            lost = " (the turn in progress was lost: please say it again)" if self._in_flight or self.player.busy else ""
+            lost = (
+                " (the turn in progress was lost: please say it again)" if self._in_flight or self.player.busy else ""
+            )
             self.view.notice(f"connection lost{lost}")
             self.player.clear()
             self._in_flight = False
@@ -329,7 +335,11 @@ class MicClient:
             if item_id in self._interrupted:
                 return
             await asyncio.sleep(0.01)
-        heard_ms = None if started is None or voice_end is None else (started + self.audio.output_latency_s - voice_end) * 1000.0
+        heard_ms = (
+            None
+            if started is None or voice_end is None
+            else (started + self.audio.output_latency_s - voice_end) * 1000.0
+        )
         self.view.turn_latency(heard_ms, server_ms)
         deadline = time.monotonic() + 300
         while self.player.busy and self._speaking_item == item_id and time.monotonic() < deadline:
@@ -344,5 +354,14 @@ class MicClient:
             return
         self._interrupted.add(item_id)
         self._from_wire = StreamResampler(self.output_wire_rate, self.audio.output_rate)
-        await self._send(json.dumps({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": int(played_ms)}))
+        await self._send(
+            json.dumps(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "audio_end_ms": int(played_ms),
+                }
+            )
+        )
         self.view.notice(f"(interrupted: {played_ms / 1000:.1f} s of the reply was played)")

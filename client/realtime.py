@@ -40,7 +40,10 @@ def append_audio(pcm16: bytes) -> str:
 
 
 def session_update(input_rate: int, output_rate: int, **extra: Any) -> str:
-    audio = {"input": {"format": {"type": "audio/pcm", "rate": input_rate}}, "output": {"format": {"type": "audio/pcm", "rate": output_rate}}}
+    audio = {
+        "input": {"format": {"type": "audio/pcm", "rate": input_rate}},
+        "output": {"format": {"type": "audio/pcm", "rate": output_rate}},
+    }
     return json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": audio, **extra}})
 
 
@@ -50,4 +53,9 @@ def audio_of(event: dict[str, Any]) -> bytes:
 
 def text_item(role: str, text: str) -> str:
     kind = "output_text" if role == "assistant" else "input_text"
-    return json.dumps({"type": "conversation.item.create", "item": {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}})
+    return json.dumps(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": role, "content": [{"type": kind, "text": text}]},
+        }
+    )

@@ -86,7 +86,10 @@ class TerminalView:
 
     def _panel(self) -> Group:
         return Group(
-            Text.assemble(("● ", "green" if self.status.startswith(("listening", "you", "assistant")) else "yellow"), (self.status, "bold")),
+            Text.assemble(
+                ("● ", "green" if self.status.startswith(("listening", "you", "assistant")) else "yellow"),
+                (self.status, "bold"),
+            ),
             Text.assemble(("  you ▸ ", "cyan"), self.user or "…"),
             Text.assemble(("  assistant ▸ ", "magenta"), self.assistant.strip() or "…"),
             Text.assemble(("  last turn ▸ ", "dim"), self.latency),

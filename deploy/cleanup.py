@@ -81,7 +81,9 @@ class PodGuard:
         self.create_attempted = False
 
     def pods_named(self) -> list[str]:
-        return [pod.id for pod in self.provider.list_pods() if pod.name == self.name and pod.status not in GONE_STATUSES]
+        return [
+            pod.id for pod in self.provider.list_pods() if pod.name == self.name and pod.status not in GONE_STATUSES
+        ]
 
     def terminate_all(self) -> bool:
         """Terminates every pod this deploy made; True when none is left (confirmed)."""

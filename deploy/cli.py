@@ -27,18 +27,39 @@ def build_parser() -> argparse.ArgumentParser:
         "S2S_DEPLOY_* environment variables, and the flags below override them.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="create a pod on the cheapest GPU that fits, wait until it is ready, save the endpoint")
+    up = sub.add_parser(
+        "up", help="create a pod on the cheapest GPU that fits, wait until it is ready, save the endpoint"
+    )
     up.add_argument("--dry-run", action="store_true", help="show the GPU choice, price and pod plan; create nothing")
     up.add_argument("--keep", action="store_true", help="on failure leave the pod running for inspection (it bills!)")
-    up.add_argument("--image", help="all-in-one image name:tag (S2S_DEPLOY_IMAGE)")
-    up.add_argument("--min-vram", type=int, dest="min_vram_gb", metavar="GB", help="minimum GPU memory (S2S_DEPLOY_MIN_VRAM_GB)")
-    up.add_argument("--max-price", type=float, dest="max_price_per_hr", metavar="USD", help="cap in $/h for the pod (S2S_DEPLOY_MAX_PRICE_PER_HR)")
+    up.add_argument(
+        "--image", help="your own all-in-one image name:tag (S2S_DEPLOY_IMAGE; default: install on a public base image)"
+    )
+    up.add_argument(
+        "--min-vram", type=int, dest="min_vram_gb", metavar="GB", help="minimum GPU memory (S2S_DEPLOY_MIN_VRAM_GB)"
+    )
+    up.add_argument(
+        "--max-price",
+        type=float,
+        dest="max_price_per_hr",
+        metavar="USD",
+        help="cap in $/h for the pod (S2S_DEPLOY_MAX_PRICE_PER_HR)",
+    )
     up.add_argument("--gpu-count", type=int, help="GPUs per pod (S2S_DEPLOY_GPU_COUNT)")
-    up.add_argument("--cloud", dest="cloud_type", choices=("SECURE", "COMMUNITY", "ALL"), help="RunPod cloud (S2S_DEPLOY_CLOUD_TYPE)")
-    up.add_argument("--gpu", dest="gpu_types", action="append", metavar="TYPE", help="allow only this GPU type id (repeatable)")
-    up.add_argument("--env", dest="env", action="append", default=[], metavar="KEY=VALUE", help="extra pod environment (repeatable)")
+    up.add_argument(
+        "--cloud",
+        dest="cloud_type",
+        choices=("SECURE", "COMMUNITY", "ALL"),
+        help="RunPod cloud (S2S_DEPLOY_CLOUD_TYPE)",
+    )
+    up.add_argument(
+        "--gpu", dest="gpu_types", action="append", metavar="TYPE", help="allow only this GPU type id (repeatable)"
+    )
+    up.add_argument(
+        "--env", dest="env", action="append", default=[], metavar="KEY=VALUE", help="extra pod environment (repeatable)"
+    )
     sub.add_parser("down", help="terminate the recorded pod, confirm it is gone, and forget it")
-    sub.add_parser("status", help="the recorded pod's status, uptime, cost so far and gateway health")
+    sub.add_parser("status", help="the recorded pod's status, uptime, cost so far, gateway health and idle time left")
     return parser
 
 
@@ -48,12 +69,15 @@ def settings_from(args: argparse.Namespace) -> DeploySettings:
     return DeploySettings(**overrides)
 
 
-def make_provider(api_key: str) -> Provider:
-    from deploy.runpod_provider import (
-        RunPodProvider,  # the SDK import takes ≈2 s: only when it is needed
-    )
+def make_provider(api_key: str, settings: DeploySettings) -> Provider:
+    """REST v2 (the default) or the GraphQL SDK; both read the API's base URL from RUNPOD_API_BASE_URL."""
+    if settings.api == "graphql":
+        from deploy.runpod_provider import RunPodProvider  # the SDK import takes ≈2 s: only when it is needed
 
-    return RunPodProvider(api_key)
+        return RunPodProvider(api_key)
+    from deploy.rest_provider import DEFAULT_API_URL, RestProvider
+
+    return RestProvider(api_key, os.environ.get("RUNPOD_API_BASE_URL") or DEFAULT_API_URL)
 
 
 def run(argv: list[str] | None = None, ui: Ui | None = None) -> int:
@@ -70,11 +94,12 @@ def run(argv: list[str] | None = None, ui: Ui | None = None) -> int:
         ui.error(f"RUNPOD_API_KEY is not set: {KEY_HELP}")
         return EXIT_USAGE
     try:
-        provider = make_provider(api_key)
+        provider = make_provider(api_key, settings)
         if args.command == "up":
             from deploy.deployer import Deployment
 
-            return Deployment(provider, settings, ui, keep=args.keep).up(dry_run=args.dry_run, extra_env=extra_env)
+            deployment = Deployment(provider, settings, ui, keep=args.keep, api_key=api_key)
+            return deployment.up(dry_run=args.dry_run, extra_env=extra_env)
         from deploy.lifecycle import destroy, status
 
         return (destroy if args.command == "down" else status)(provider, settings, ui)

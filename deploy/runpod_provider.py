@@ -1,4 +1,4 @@
-"""The Provider interface over the ``runpod`` SDK (1.12, GraphQL).
+"""The Provider interface over the ``runpod`` SDK (1.12, GraphQL): ``S2S_DEPLOY_API=graphql``, while RunPod serves it.
 
 The SDK inlines every argument into the GraphQL text without escaping, so each value is validated or escaped here
 before it reaches the SDK; SDK exceptions become the ProviderError family with messages a user can act on.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from deploy.provider import (
     PodInfo,
     PodSpec,
     ProviderError,
+    check_pod_id,
 )
 from deploy.settings import check_env_name
 
@@ -28,7 +29,6 @@ T = TypeVar("T")
 
 # RunPod's capacity errors ("...with the requested specifications", "...with enough disk space") share this text.
 NO_CAPACITY_TEXT = "no longer any instances available"
-POD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 PRICE_LOOKUPS_IN_PARALLEL = 8
 
 
@@ -39,12 +39,6 @@ class UnknownGpuType(ProviderError):
 def gql_string_body(value: str) -> str:
     """Escapes a value for the inside of a GraphQL string literal (JSON's escapes are GraphQL's escapes)."""
     return json.dumps(str(value), ensure_ascii=True)[1:-1]
-
-
-def check_pod_id(pod_id: str) -> str:
-    if not POD_ID.fullmatch(pod_id):
-        raise ProviderError(f"not a RunPod pod id: {pod_id!r}")
-    return pod_id
 
 
 def offer_price(gpu: dict[str, Any], cloud_type: CloudType) -> float | None:
@@ -85,6 +79,10 @@ class RunPodProvider:
         self._key = api_key
         runpod.api_key = api_key  # create/terminate take no api_key argument: the SDK reads this module attribute
 
+    @property
+    def api_url(self) -> str:
+        return os.environ.get("RUNPOD_API_BASE_URL", "https://api.runpod.io")  # what the SDK reads on every call
+
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         import requests
 
@@ -98,7 +96,9 @@ class RunPodProvider:
                 raise NoCapacity(str(exc)) from exc
             raise ProviderError(f"RunPod API error while {what}: {exc}") from exc
         except requests.exceptions.JSONDecodeError as exc:
-            raise ProviderError(f"RunPod API answered with something that is not JSON while {what} (a server error)") from exc
+            raise ProviderError(
+                f"RunPod API answered with something that is not JSON while {what} (a server error)"
+            ) from exc
         except requests.RequestException as exc:
             raise ProviderError(f"RunPod API unreachable while {what}: {exc}") from exc
         except ValueError as exc:
@@ -112,7 +112,13 @@ class RunPodProvider:
 
         def details(gpu: dict[str, Any]) -> dict[str, Any] | None:
             try:
-                return self._call(f"pricing {gpu['id']}", self._runpod.get_gpu, gql_string_body(gpu["id"]), gpu_count, api_key=self._key)
+                return self._call(
+                    f"pricing {gpu['id']}",
+                    self._runpod.get_gpu,
+                    gql_string_body(gpu["id"]),
+                    gpu_count,
+                    api_key=self._key,
+                )
             except UnknownGpuType:  # listed a moment ago, gone now
                 return None
 
@@ -124,7 +130,8 @@ class RunPodProvider:
             max_count = int(gpu.get("maxGpuCount") or gpu_count)
             if price is None or max_count < gpu_count:
                 continue
-            offers.append(GpuOffer(gpu["id"], gpu.get("displayName") or gpu["id"], int(gpu["memoryInGb"]), price, max_count))
+            name = gpu.get("displayName") or gpu["id"]
+            offers.append(GpuOffer(gpu["id"], name, int(gpu["memoryInGb"]), price, max_count, cloud_type))
         return offers
 
     def create_pod(self, spec: PodSpec) -> str:
@@ -142,6 +149,7 @@ class RunPodProvider:
             volume_in_gb=0,
             container_disk_in_gb=spec.container_disk_gb,
             ports=",".join(f"{int(port)}/tcp" for port in spec.tcp_ports),
+            docker_args=gql_string_body(spec.args),
             env=env,
         )
         if not created or not created.get("id"):

@@ -8,17 +8,60 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The all-in-one image's name:tag for `make images` (the Makefile reads this line) and for `--image` once pushed.
 DEFAULT_IMAGE = "ghcr.io/s2s-oss/s2s-allinone:latest"
+# A public CUDA + PyTorch image that RunPod hosts keep cached; the pod installs this project on it at start.
+# Tag from RunPod's REST v2 reference (its create-a-pod example); PyTorch 2.8.0, CUDA 12.8.1, Ubuntu 24.04.
+DEFAULT_BASE_IMAGE = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404"
+IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"
 
 
 # Not a ServiceSettings subclass: the deploy tool listens on nothing, so host/port/log_level would only mislead.
 class DeploySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="S2S_DEPLOY_", extra="ignore")
 
+    api: Literal["rest", "graphql"] = Field(
+        default="rest",
+        description="RunPod API: rest (REST v2, httpx) or graphql (the runpod SDK, while RunPod still serves it).",
+    )
     image: str = Field(
-        default=DEFAULT_IMAGE,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$",
-        description="The all-in-one image (name:tag) that runs VAD, STT, LLM, TTS and the gateway.",
+        default="",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._/:@-]*)?$",
+        description="Your own all-in-one image (name:tag, built with `make images` and pushed); empty: the pod "
+        "installs this project on S2S_DEPLOY_BASE_IMAGE at start, no image of your own needed.",
+    )
+    base_image: str = Field(
+        default=DEFAULT_BASE_IMAGE,
+        pattern=IMAGE_PATTERN,
+        description="Public image the pod installs the project on when S2S_DEPLOY_IMAGE is empty.",
+    )
+    install: Literal["gpu", "cpu"] = Field(
+        default="gpu",
+        description="What the pod installs on the base image: gpu (CUDA models, the base's PyTorch) or cpu "
+        "(the embedded CPU models; builds llama.cpp).",
+    )
+    install_steps: list[str] = Field(
+        default_factory=list,
+        description="Shell commands that replace the built-in install (JSON list; $S2S_SRC is the unpacked project).",
+    )
+    start_command: str = Field(
+        default="", description="Shell command that replaces the built-in start after the install (empty: built-in)."
+    )
+    bootstrap_wait_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="The pod's installer waits this long for the project upload (or shows a failed install this "
+        "long), then terminates its own pod.",
+    )
+    idle_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="The gateway in the pod terminates the pod after this many minutes without a session (0: never).",
+    )
+    idle_key: Literal["deploy", "pod"] = Field(
+        default="deploy",
+        description="Key for the idle shutdown: deploy (your RUNPOD_API_KEY, passed in the pod's environment) or "
+        "pod (only the key RunPod itself puts in the pod, if it may terminate the pod).",
     )
     min_vram_gb: int = Field(default=24, ge=1, description="Smallest GPU memory per GPU, in GB.")
     max_price_per_hr: float = Field(
@@ -27,13 +70,16 @@ class DeploySettings(BaseSettings):
     gpu_count: int = Field(default=1, ge=1, le=8, description="GPUs per pod.")
     cloud_type: Literal["SECURE", "COMMUNITY", "ALL"] = Field(
         default="SECURE",
-        description="RunPod cloud: SECURE (always a public IP), COMMUNITY (cheaper), ALL (either; the higher price is "
-        "held against the cap).",
+        description="RunPod cloud: SECURE (always a public IP), COMMUNITY (cheaper), ALL (either: REST offers both "
+        "clouds' prices; GraphQL holds the higher price against the cap).",
     )
     gpu_types: list[str] = Field(
-        default_factory=list, description='Only these GPU type ids, e.g. ["NVIDIA L4"] (JSON list; empty: any that fits).'
+        default_factory=list,
+        description='Only these GPU type ids, e.g. ["NVIDIA L4"] (JSON list; empty: any that fits).',
     )
-    container_disk_gb: int = Field(default=50, ge=10, description="Container disk for the image and model weights, GB.")
+    container_disk_gb: int = Field(
+        default=50, ge=10, description="Container disk for the installed project and model weights, GB."
+    )
     gateway_port: int = Field(default=8000, ge=1, le=65535, description="Gateway port inside the pod, exposed as TCP.")
     name_prefix: str = Field(
         default="s2s", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$", description="Pod names are PREFIX-<random hex>."
@@ -47,13 +93,17 @@ class DeploySettings(BaseSettings):
         "except *_HOST and *_PORT.",
     )
     create_attempts: int = Field(
-        default=2, ge=1, description="Create tries per GPU type after an error other than 'no capacity'."
+        default=2, ge=1, description="Create tries per GPU type after a server error (not after 'no capacity')."
     )
     ports_timeout_s: float = Field(
-        default=900.0, gt=0, description="Wait for the pod's public IP and port (image pull: ~30 s cached, minutes cold)."
+        default=900.0,
+        gt=0,
+        description="Wait for the pod's public IP and port (image pull: ~30 s cached, minutes cold).",
     )
     health_timeout_s: float = Field(
-        default=900.0, gt=0, description="Wait for the gateway's /healthz to answer 200 (models download and load)."
+        default=1800.0,
+        gt=0,
+        description="Wait for the gateway's /healthz to answer 200 (project install, model download and load).",
     )
     health_request_timeout_s: float = Field(default=3.0, gt=0, description="Timeout of one /healthz request.")
     poll_interval_s: float = Field(default=5.0, gt=0, description="Time between status polls and health checks.")
@@ -69,9 +119,13 @@ class DeploySettings(BaseSettings):
             check_env_name(key)
         return env
 
+    @property
+    def own_image(self) -> bool:
+        return bool(self.image)
+
 
 def check_env_name(name: str) -> str:
-    """Environment variable names are inlined into RunPod's query text, so only plain names pass."""
+    """Environment variable names are inlined into RunPod's GraphQL query text, so only plain names pass."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
         raise ValueError(f"not a valid environment variable name: {name!r}")
     return name

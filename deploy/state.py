@@ -23,7 +23,9 @@ class DeployState(BaseModel):
     pod_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="RunPod pod id.")
     name: str = Field(description="Pod name (PREFIX-<random hex>); a pod is looked up by it after a failed create.")
     endpoint: str | None = Field(
-        default=None, pattern=r"^wss?://", description="ws://IP:PORT/v1/realtime once the gateway is healthy; None before."
+        default=None,
+        pattern=r"^wss?://",
+        description="ws://IP:PORT/v1/realtime once the gateway is healthy; None before.",
     )
     token: str = Field(description="Bearer token the gateway requires.")
     gpu: str = Field(description="GPU type id.")
@@ -31,6 +33,8 @@ class DeployState(BaseModel):
     cost_per_hr: float = Field(description="USD per hour for the whole pod, as RunPod reports it.")
     created_at: datetime = Field(description="When the pod was created (UTC); billing starts here.")
     image: str = ""
+    project_sha256: str = Field(default="", description="The uploaded project's SHA-256 (no-own-image path).")
+    idle_minutes: float = Field(default=0.0, description="The pod ends itself after this long without a session.")
 
     @property
     def ready(self) -> bool:
@@ -51,7 +55,9 @@ def load_state(include_pending: bool = False) -> DeployState | None:
     try:
         state = DeployState.model_validate_json(text)
     except ValidationError as exc:
-        raise StateError(f"{path} is not a deployment record ({exc.error_count()} problems): delete it or fix it") from exc
+        raise StateError(
+            f"{path} is not a deployment record ({exc.error_count()} problems): delete it or fix it"
+        ) from exc
     return state if state.ready or include_pending else None
 
 

@@ -39,14 +39,18 @@ class Ui:
 
     def offers_table(self, offers: list[GpuOffer], chosen: list[GpuOffer], gpu_count: int, cap: float) -> None:
         table = Table(title="GPU types with enough memory", title_justify="left")
-        for column in ("GPU", "VRAM", "$/h (pod)", "plan"):
-            table.add_column(column, justify="right" if column != "GPU" else "left")
-        order = {offer.id: i for i, offer in enumerate(chosen)}
-        for offer in sorted(offers, key=lambda o: (o.price_per_gpu_hr, o.id)):
+        for column in ("GPU", "VRAM", "cloud", "stock", "$/h (pod)", "plan"):
+            table.add_column(column, justify="left" if column in ("GPU", "cloud", "stock") else "right")
+        order = {(offer.id, offer.cloud): i for i, offer in enumerate(chosen)}
+        for offer in sorted(offers, key=lambda o: (o.price_per_gpu_hr, o.id, o.cloud)):
             price = offer.price_per_gpu_hr * gpu_count
-            if offer.id in order:
-                plan = "try first" if order[offer.id] == 0 else f"fallback {order[offer.id]}"
+            rank = order.get((offer.id, offer.cloud))
+            if rank is not None:
+                plan = "try first" if rank == 0 else f"fallback {rank}"
+            elif price > cap + 1e-9:
+                plan = "over the price cap"
             else:
-                plan = "over the price cap" if price > cap + 1e-9 else "excluded"
-            table.add_row(escape(offer.name), f"{offer.vram_gb} GB", f"{price:.2f}", plan)
+                plan = "out of stock" if offer.stock == "NONE" else "excluded"
+            stock = (offer.stock or "?").lower()
+            table.add_row(escape(offer.name), f"{offer.vram_gb} GB", offer.cloud, stock, f"{price:.2f}", plan)
         self.out.print(table)

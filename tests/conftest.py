@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def stack() -> Stack:
+def stack() -> Iterator[Stack]:
     """``s2s up`` as a real process tree: five services on loopback, models loaded, gateway healthy."""
     port = free_port()
     with service_process("services.runner", port, args=["up", "--port", str(port), "--stage-port-base", "0"]):

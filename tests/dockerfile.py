@@ -19,8 +19,8 @@ class Stage:
     name: str | None
     base: str  # the FROM image, ARG defaults substituted
     env: dict[str, str] = field(default_factory=dict)
-    cmd: list[str] | None = None
-    healthcheck: list[str] | None = None  # the command after HEALTHCHECK's options
+    cmd: list[str] = field(default_factory=list)  # [] without a CMD
+    healthcheck: list[str] = field(default_factory=list)  # the command after HEALTHCHECK's options; [] without one
     healthcheck_options: dict[str, str] = field(default_factory=dict)
     user: str = "root"
     copies: list[tuple[list[str], str]] = field(default_factory=list)  # (sources in the build context, destination)
@@ -62,15 +62,15 @@ def parse(path: Path) -> dict[str, Stage]:
         elif keyword == "FROM":
             parts = rest.split()
             base = _substitute(parts[0], global_args)
-            name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
+            stage_name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
             parent = stages.get(base)
-            stage = Stage(name=name, base=parent.base if parent else base)
+            stage = Stage(name=stage_name, base=parent.base if parent else base)
             if parent:  # FROM an earlier stage: it starts from that stage's state
                 stage.env, stage.cmd, stage.healthcheck = dict(parent.env), parent.cmd, parent.healthcheck
                 stage.healthcheck_options, stage.user = dict(parent.healthcheck_options), parent.user
                 stage.copies, stage.runs, stage.volumes = list(parent.copies), list(parent.runs), list(parent.volumes)
-            if name:
-                stages[name] = stage
+            if stage_name:
+                stages[stage_name] = stage
             stages[""] = stage
         elif stage is None:
             continue
@@ -111,11 +111,13 @@ def materialise(stage: Stage, context: Path, root: Path, under: str = "/src/") -
     for sources, destination in stage.copies:
         if not destination.startswith(under):
             continue
-        target = root / destination[len(under):]
+        target = root / destination[len(under) :]
         for source in sources:
             origin = context / source
             if origin.is_dir():
-                shutil.copytree(origin, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "Dockerfile"))
+                shutil.copytree(
+                    origin, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "Dockerfile")
+                )
             else:
                 place = target / origin.name if destination.endswith("/") else target
                 place.parent.mkdir(parents=True, exist_ok=True)

@@ -27,5 +27,7 @@ class LiveMic:
             await asyncio.sleep(max(0.0, start + sent * 0.04 - loop.time()))  # real-time pacing, like a sound card
             chunk, self._pending = bytes(self._pending[:CHUNK]), self._pending[CHUNK:]
             chunk += bytes(CHUNK - len(chunk))
-            await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
+            await self.ws.send(
+                json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()})
+            )
             sent += 1

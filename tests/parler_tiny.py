@@ -35,7 +35,7 @@ def build_tokenizer(out: Path):
         processors,
         trainers,
     )
-    from transformers import T5TokenizerFast
+    from transformers import T5TokenizerFast  # type: ignore[attr-defined]  # .venv-parler has transformers 4.46
 
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -44,7 +44,9 @@ def build_tokenizer(out: Path):
     tokenizer.train_from_iterator(CORPUS, trainer)
     eos = tokenizer.token_to_id("</s>")
     tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", eos)])
-    fast = T5TokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0)
+    fast = T5TokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0
+    )
     fast.save_pretrained(out)
     return fast
 
@@ -59,9 +61,18 @@ def build(out: Path) -> Path:
     config = ParlerTTSConfig(
         vocab_size=vocab,  # prompt (transcript) token embeddings
         text_encoder={
-            "model_type": "t5", "vocab_size": vocab, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 1, "num_heads": 4
+            "model_type": "t5",
+            "vocab_size": vocab,
+            "d_model": 32,
+            "d_kv": 8,
+            "d_ff": 64,
+            "num_layers": 1,
+            "num_heads": 4,
         },
-        audio_encoder={"model_type": "dac_on_the_hub", "num_codebooks": NUM_CODEBOOKS},  # the codec's shape is fixed by DAC
+        audio_encoder={
+            "model_type": "dac_on_the_hub",
+            "num_codebooks": NUM_CODEBOOKS,
+        },  # the codec's shape is fixed by DAC
         decoder={
             "vocab_size": DECODER_VOCAB,
             "num_codebooks": NUM_CODEBOOKS,

@@ -58,7 +58,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: fl
                 answer = http.get(url)
                 if answer.status_code == 200:
                     return
-                if answer.headers.get("content-type", "").startswith("application/json") and answer.json().get("status") == "failed":
+                if (
+                    answer.headers.get("content-type", "").startswith("application/json")
+                    and answer.json().get("status") == "failed"
+                ):
                     raise RuntimeError(f"{url} reports its model failed to load: {answer.json().get('error')}")
             except httpx.TransportError:
                 pass
@@ -99,7 +102,11 @@ def stop(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
 
 @contextmanager
 def service_process(
-    module: str, port: int, env: dict[str, str] | None = None, args: list[str] | None = None, health_path: str = "/healthz"
+    module: str,
+    port: int,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    health_path: str = "/healthz",
 ) -> Iterator[str]:
     """Runs ``python -m module`` and yields its base URL once ``health_path`` answers 200."""
     base = f"http://127.0.0.1:{port}"

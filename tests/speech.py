@@ -9,11 +9,19 @@ import numpy as np
 import soundfile as sf
 
 
-def speak(text: str, path: Path, pad_s: float = 1.0, rate: int = 16000, words_per_minute: int = 150, word_gap: int = 5) -> Path:
+def speak(
+    text: str,
+    path: Path,
+    pad_s: float = 1.0,
+    rate: int = 16000,
+    words_per_minute: int = 150,
+    word_gap: int = 5,
+    voice: str = "en-us",
+) -> Path:
     """A clear espeak speaker. Without a small gap between words (``-g``, units of 10 ms) espeak runs "of France"
     together and Whisper base hears "of friends" (measured: 1 of 6 windows right at -g 0, 6 of 6 at -g 5)."""
     raw = path.with_suffix(".raw.wav")
-    cmd = ["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-g", str(word_gap), "-w", str(raw), text]
+    cmd = ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-g", str(word_gap), "-w", str(raw), text]
     subprocess.run(cmd, check=True)
     cmd = ["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(path)]
     if pad_s:

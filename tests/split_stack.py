@@ -55,7 +55,11 @@ def split_stack() -> Iterator[SplitStack]:
             env = {f"S2S_{stage.upper()}_PORT": str(ports[stage]), f"S2S_{stage.upper()}_HOST": "127.0.0.1"}
             stages.enter_context(service_process(f"services.{stage}", ports[stage], env=env))
         port = free_port()
-        gateway_env = {"S2S_GATEWAY_HOST": "127.0.0.1", "S2S_GATEWAY_PORT": str(port), "S2S_GATEWAY_TOKEN": secrets.token_hex(8)}
+        gateway_env = {
+            "S2S_GATEWAY_HOST": "127.0.0.1",
+            "S2S_GATEWAY_PORT": str(port),
+            "S2S_GATEWAY_TOKEN": secrets.token_hex(8),
+        }
         gateway_env.update({f"S2S_GATEWAY_{s.upper()}_URL": f"ws://127.0.0.1:{ports[s]}/v1/{s}" for s in STAGES})
         stack = SplitStack(port, gateway_env["S2S_GATEWAY_TOKEN"], gateway_env)
         stack.start_gateway()

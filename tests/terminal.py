@@ -12,7 +12,9 @@ from pathlib import Path
 class TmuxTerminal:
     """One tmux server (its own socket) with one pane running ``argv``; the pane stays after the program exits."""
 
-    def __init__(self, root: Path, argv: list[str], env: dict[str, str], cwd: Path, width: int = 150, height: int = 40) -> None:
+    def __init__(
+        self, root: Path, argv: list[str], env: dict[str, str], cwd: Path, width: int = 150, height: int = 40
+    ) -> None:
         self.socket = root / "tmux.sock"
         self.env = env
         script = root / "run.sh"
@@ -20,12 +22,23 @@ class TmuxTerminal:
         # The exit status goes to a file: tmux sometimes marks the pane dead without reaping the program (a zombie
         # with no status for 10 s and more, seen in 5 of 16 runs), so #{pane_dead_status} can't be waited on.
         self.status_file = root / "exit-status"
-        script.write_text(f"{exports}cd {shlex.quote(str(cwd))}\n{shlex.join(argv)}\necho $? > {shlex.quote(str(self.status_file))}\n")
-        self._tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), f"bash {shlex.quote(str(script))}")
+        script.write_text(
+            f"{exports}cd {shlex.quote(str(cwd))}\n{shlex.join(argv)}\necho $? > {shlex.quote(str(self.status_file))}\n"
+        )
+        self._tmux(
+            "new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), f"bash {shlex.quote(str(script))}"
+        )
         self._tmux("set-option", "-t", "t", "remain-on-exit", "on")
 
     def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, check=True, timeout=10, env=self.env).stdout
+        return subprocess.run(
+            ["tmux", "-S", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+            env=self.env,
+        ).stdout
 
     def screen(self) -> str:
         """The visible screen plus the scrollback (what the user can scroll to)."""
@@ -56,4 +69,6 @@ class TmuxTerminal:
         raise AssertionError(f"the program did not exit within {timeout_s:.0f} s; screen:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], check=False, capture_output=True, timeout=10, env=self.env)
+        subprocess.run(
+            ["tmux", "-S", str(self.socket), "kill-server"], check=False, capture_output=True, timeout=10, env=self.env
+        )

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import websockets
 
-from services.vad.backend import CHUNK_SAMPLES, load_backend
+from services.vad.backends.base import CHUNK_SAMPLES
+from services.vad.backends.silero import SileroModel
 from tests.live_mic import LiveMic
 from tests.speech import read_pcm16, speak, voiced_span_ms
 from tests.transcribe import words
@@ -38,8 +39,25 @@ async def speak_over_reply(url: str, interruption: bytes, stop_when, react=None)
     conversation = Conversation()
     async with websockets.connect(url, max_size=None) as ws:
         mic = LiveMic(ws)
-        await ws.send(json.dumps({"type": "session.update", "session": {"max_output_tokens": 400, "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}}}}))
-        await ws.send(json.dumps({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": STORY}]}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "max_output_tokens": 400,
+                        "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}},
+                    },
+                }
+            )
+        )
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "conversation.item.create",
+                    "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": STORY}]},
+                }
+            )
+        )
         await ws.send(json.dumps({"type": "response.create"}))
         mic_task = asyncio.create_task(mic.run())
         try:
@@ -47,7 +65,10 @@ async def speak_over_reply(url: str, interruption: bytes, stop_when, react=None)
                 async for raw in ws:
                     event = json.loads(raw)
                     conversation.events.append((time.perf_counter(), event))
-                    if event["type"] == "response.output_audio.delta" and len(conversation.of("response.output_audio.delta")) == 1:
+                    if (
+                        event["type"] == "response.output_audio.delta"
+                        and len(conversation.of("response.output_audio.delta")) == 1
+                    ):
                         mic.say(interruption)
                     if react is not None and (answer := react(conversation, event)) is not None:
                         await ws.send(json.dumps(answer))
@@ -60,7 +81,9 @@ async def speak_over_reply(url: str, interruption: bytes, stop_when, react=None)
 
 @pytest.fixture(scope="module")
 def question_pcm(tmp_path_factory) -> bytes:
-    pcm, rate = read_pcm16(speak("What is the capital of France?", tmp_path_factory.mktemp("barge") / "q.wav", pad_s=0.1))
+    pcm, rate = read_pcm16(
+        speak("What is the capital of France?", tmp_path_factory.mktemp("barge") / "q.wav", pad_s=0.1)
+    )
     assert rate == RATE
     return pcm
 
@@ -82,7 +105,12 @@ def truncate_what_was_played(conversation: Conversation, event: dict) -> dict | 
         barge_at = conversation.of("input_audio_buffer.speech_started")[0][0]
         item_id = event["response"]["output"][0]["id"]
         conversation.played_ms = played_ms(conversation, event["response"]["id"], barge_at)
-        return {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": int(conversation.played_ms)}
+        return {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": int(conversation.played_ms),
+        }
     if event["type"] == "conversation.item.truncated":
         return {"type": "conversation.item.retrieve", "item_id": event["item_id"]}
     return None
@@ -103,7 +131,9 @@ async def test_speaking_over_a_reply_stops_it_and_history_keeps_what_was_heard(s
     # Reply audio stops within 200 ms of the new speech being detected.
     assert max(t for t, _ in first_audio) <= barge_at + 0.2
 
-    streamed = words(" ".join(e["delta"] for _, e in conversation.of("response.output_audio_transcript.delta", response_id=first_id)))
+    streamed = words(
+        " ".join(e["delta"] for _, e in conversation.of("response.output_audio_transcript.delta", response_id=first_id))
+    )
     kept_by_gateway = words(first_done["output"][0]["content"][0]["transcript"])
     assert kept_by_gateway == streamed[: len(kept_by_gateway)]  # its own estimate: a prefix of what was sent
 
@@ -127,9 +157,14 @@ async def test_a_cough_during_a_reply_does_not_cancel_it(stack, tmp_path):
     first_ms, _ = voiced_span_ms(pcm, RATE)
     cough = pcm[int(first_ms * RATE / 1000) * 2 :][: RATE * 150 // 1000 * 2]  # 150 ms of voice
     # The burst is voice to silero (the test would prove nothing otherwise), just shorter than S2S_VAD_MIN_SPEECH_MS.
-    stream = load_backend("silero", None).new_stream()
-    samples = np.concatenate([np.frombuffer(cough, dtype="<i2").astype(np.float32) / 32768, np.zeros(4 * CHUNK_SAMPLES, np.float32)])
-    voiced = sum(stream.probability(samples[i : i + CHUNK_SAMPLES]) >= 0.5 for i in range(0, len(samples) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES))
+    stream = SileroModel().new_stream()
+    samples = np.concatenate(
+        [np.frombuffer(cough, dtype="<i2").astype(np.float32) / 32768, np.zeros(4 * CHUNK_SAMPLES, np.float32)]
+    )
+    voiced = sum(
+        stream.probability(samples[i : i + CHUNK_SAMPLES]) >= 0.5
+        for i in range(0, len(samples) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES)
+    )
     assert voiced >= 3
 
     conversation = await speak_over_reply(stack.url, cough, lambda c: len(c.of("response.done")) >= 1)

@@ -19,10 +19,22 @@ from tests.virtual_sound import missing_tools
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) or bool(missing_tools()), reason="needs Debian chromium and PulseAudio tools")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) or bool(missing_tools()), reason="needs Debian chromium and PulseAudio tools"
+)
 
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
 SCREENSHOT_COPY = os.environ.get("S2S_BROWSER_SCREENSHOT")  # where to keep the page's screenshot, if set
 
 
@@ -45,7 +57,9 @@ def playwright():
 @contextmanager
 def chromium_hearing(pw, card, microphone_wav: Path):
     """Chromium whose microphone plays ``microphone_wav`` and whose speaker is the virtual sound card (no hardware)."""
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={microphone_wav}"], env=card.env)
+    chromium = pw.chromium.launch(
+        executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={microphone_wav}"], env=card.env
+    )
     try:
         yield chromium
     finally:
@@ -75,12 +89,16 @@ def wait_state(page, condition, timeout_s: float, what: str) -> dict:
 def reply_played_out(s: dict) -> bool:
     """The page has a reply, its speaker played (almost) all of it, and it measured the turn's latency."""
     reply = next((t for t in s["transcript"] if t["role"] == "assistant"), None)
-    return reply is not None and s["played"].get(reply["item"], 0) >= 0.95 * s["received"].get(reply["item"], 1) and bool(s["turns"])
+    return (
+        reply is not None
+        and s["played"].get(reply["item"], 0) >= 0.95 * s["received"].get(reply["item"], 1)
+        and bool(s["turns"])
+    )
 
 
 def test_page_is_served_at_the_root(gateway):
     page = httpx.get(f"{gateway.http}/")
-    assert page.status_code == 200 and "<script type=\"module\" src=\"/web/app.js\">" in page.text
+    assert page.status_code == 200 and '<script type="module" src="/web/app.js">' in page.text
     assert httpx.get(f"{gateway.http}/web/worklets.js").status_code == 200
 
 
@@ -139,12 +157,19 @@ def test_push_to_talk_sends_only_while_held_and_answers_on_release(gateway, play
         page.fill("#token", gateway.token)
         page.check("input[value=push-to-talk]")
         page.click("#connect")
-        wait_state(page, lambda s: s["connected"] and s["status"] == "hold to talk", 20, "connected, waiting for the button")
+        wait_state(
+            page, lambda s: s["connected"] and s["status"] == "hold to talk", 20, "connected, waiting for the button"
+        )
         page.hover("#ptt")
         page.mouse.down()
         assert page_state(page)["lastVoiceAt"] is None, "the question began before the button was held"
         # Hold while the question plays, let go after 0.8 s of quiet (the page's own microphone level).
-        wait_state(page, lambda s: s["lastVoiceAt"] is not None and page.evaluate("performance.now()") - s["lastVoiceAt"] > 800, 30, "the question spoken")
+        wait_state(
+            page,
+            lambda s: s["lastVoiceAt"] is not None and page.evaluate("performance.now()") - s["lastVoiceAt"] > 800,
+            30,
+            "the question spoken",
+        )
         page.mouse.up()
 
         state = wait_state(page, reply_played_out, 120, "a reply played to its end")
@@ -152,5 +177,9 @@ def test_push_to_talk_sends_only_while_held_and_answers_on_release(gateway, play
         reply = next(t for t in state["transcript"] if t["role"] == "assistant")
         assert "week" in words(user["text"]) and words(reply["text"]), state["transcript"]
         assert state["errors"] == [] and state["turns"][0]["latencyMs"] > 0, state
-        wait_state(page, lambda s: s["status"] == "hold to talk", 10, "waiting for the button again once the reply played out")
-        print(f"push-to-talk: user {user['text']!r} reply {reply['text']!r}, {state['turns'][0]['latencyMs']} ms from release to reply")
+        wait_state(
+            page, lambda s: s["status"] == "hold to talk", 10, "waiting for the button again once the reply played out"
+        )
+        print(
+            f"push-to-talk: user {user['text']!r} reply {reply['text']!r}, {state['turns'][0]['latencyMs']} ms from release to reply"
+        )

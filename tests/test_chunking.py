@@ -13,7 +13,24 @@ def feed(chunker: ClauseChunker, tokens: list[str]) -> list[str]:
 
 
 def test_first_piece_is_cut_at_the_first_clause_then_pieces_need_a_few_words():
-    tokens = ["Sure", ",", " the", " capital", " of", " France", " is", " Paris", ".", " It", " is", ",", " yes", ",", " big", "."]
+    tokens = [
+        "Sure",
+        ",",
+        " the",
+        " capital",
+        " of",
+        " France",
+        " is",
+        " Paris",
+        ".",
+        " It",
+        " is",
+        ",",
+        " yes",
+        ",",
+        " big",
+        ".",
+    ]
     assert feed(ClauseChunker(), tokens) == ["Sure,", "the capital of France is Paris.", "It is, yes, big."]
 
 

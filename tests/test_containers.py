@@ -12,12 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import tomllib
 import websockets
 import yaml
 from jsonschema import Draft202012Validator
@@ -44,7 +44,11 @@ def merged(base: dict, override: dict) -> dict:
     """`docker compose -f base -f override`: mappings merge key by key, anything else is replaced."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else copy.deepcopy(value)
+        out[key] = (
+            merged(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else copy.deepcopy(value)
+        )
     return out
 
 
@@ -105,7 +109,9 @@ def test_compose_wires_the_gateway_to_each_stage_on_the_internal_network():
         assert set(services[stage]["networks"]) == {"stages"}
     assert networks["stages"].get("internal") is True
     assert "stages" in services["gateway"]["networks"]
-    assert environment["S2S_GATEWAY_TOKEN"].startswith("${S2S_GATEWAY_TOKEN:?"), "compose refuses to start without a token"
+    assert environment["S2S_GATEWAY_TOKEN"].startswith("${S2S_GATEWAY_TOKEN:?"), (
+        "compose refuses to start without a token"
+    )
 
 
 def test_model_caches_live_on_a_volume():
@@ -182,7 +188,9 @@ def test_every_file_an_image_copies_exists_and_is_in_the_build_context():
             for sources, _ in stage.copies:
                 for source in sources:
                     assert (REPO / source).exists(), f"{dockerfile}: COPY {source}: no such file"
-                    assert not dockerignored(source, patterns), f"{dockerfile}: COPY {source} is excluded by .dockerignore"
+                    assert not dockerignored(source, patterns), (
+                        f"{dockerfile}: COPY {source} is excluded by .dockerignore"
+                    )
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -199,7 +207,11 @@ def test_each_image_runs_its_own_service_as_a_non_root_user_with_a_healthcheck(s
         copied = {source for sources, _ in stage.copies for source in sources if source.startswith("services/")}
         assert copied == {"services/__init__.py", "services/common", f"services/{service}"}, f"{service}: {copied}"
         installs = " ".join(stage.runs)
-        named = {extra for extra in extras if f"[{extra}]" in installs or f",{extra}]" in installs or f"[{extra}," in installs}
+        named = {
+            extra
+            for extra in extras
+            if f"[{extra}]" in installs or f",{extra}]" in installs or f"[{extra}," in installs
+        }
         assert named <= {service, f"{service}-transformers"}, f"{service} {target} installs other extras: {named}"
         if target == "cuda":
             assert stage.base.startswith("nvidia/cuda:") and "cudnn-runtime" in stage.base, stage.base
@@ -219,7 +231,9 @@ def test_allinone_image_runs_the_supervisor_with_gpu_settings():
     assert stage.cmd[:2] == ["sh", "-c"] and stage.cmd[2].startswith("exec s2s up ")
     assert '"$S2S_GATEWAY_PORT"' in stage.cmd[2] and '"$S2S_GATEWAY_HOST"' in stage.cmd[2]
     deploy_defaults = (REPO / "deploy" / "settings.py").read_text()
-    assert "gateway_port: int = Field(default=8000" in deploy_defaults, "the image's port is the deploy module's default"
+    assert "gateway_port: int = Field(default=8000" in deploy_defaults, (
+        "the image's port is the deploy module's default"
+    )
 
 
 # ---------------------------------------------------------------- start commands, run as plain processes
@@ -241,7 +255,9 @@ def command(argv: list[str]) -> list[str]:
 
 
 def healthcheck_passes(stage: Stage, env: dict[str, str], cwd: Path) -> bool:
-    done = subprocess.run(command(stage.healthcheck), env=service_env(env), cwd=cwd, capture_output=True, timeout=30, check=False)
+    done = subprocess.run(
+        command(stage.healthcheck), env=service_env(env), cwd=cwd, capture_output=True, timeout=30, check=False
+    )
     return done.returncode == 0
 
 
@@ -268,17 +284,23 @@ def test_each_image_command_starts_its_service_and_together_they_serve_the_gatew
                 overrides["S2S_GATEWAY_TOKEN"] = TOKEN
                 for stage_name in STAGES:
                     key = f"S2S_GATEWAY_{stage_name.upper()}_URL"
-                    overrides[key] = urlparse(gateway_env[key])._replace(netloc=f"127.0.0.1:{ports[stage_name]}").geturl()
+                    overrides[key] = (
+                        urlparse(gateway_env[key])._replace(netloc=f"127.0.0.1:{ports[stage_name]}").geturl()
+                    )
             else:  # stage services have no authentication: loopback here, where no internal network hides them
                 overrides[f"S2S_{name.upper()}_HOST"] = "127.0.0.1"
             envs[name] = image_env(stage, tmp_path / "cache", **overrides)
             health = f"http://127.0.0.1:{ports[name]}/healthz"
             running.enter_context(command_process(command(stage.cmd), health, envs[name], HEALTHY_WITHIN_S, cwd=root))
         for name in SERVICES:
-            assert healthcheck_passes(image(name), envs[name], tmp_path / name), f"{name}: HEALTHCHECK fails on a healthy service"
+            assert healthcheck_passes(image(name), envs[name], tmp_path / name), (
+                f"{name}: HEALTHCHECK fails on a healthy service"
+            )
         assert asyncio.run(realtime_session_starts(ports["gateway"]))
     nobody = {**envs["vad"], "S2S_VAD_PORT": str(free_port())}
-    assert not healthcheck_passes(image("vad"), nobody, tmp_path / "vad"), "a HEALTHCHECK that cannot fail checks nothing"
+    assert not healthcheck_passes(image("vad"), nobody, tmp_path / "vad"), (
+        "a HEALTHCHECK that cannot fail checks nothing"
+    )
 
 
 def console_scripts(bin_dir: Path) -> Path:

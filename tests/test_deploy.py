@@ -1,4 +1,5 @@
-"""`make deploy-runpod` against a fake RunPod API: GPU choice, every fault, Ctrl-C — and never a leaked pod."""
+"""`make deploy-runpod` against a fake RunPod API (REST v2, the default): GPU choice, every fault, Ctrl-C — and never a
+leaked pod. The GraphQL provider's own tests: test_deploy_graphql.py; v2 specifics: test_deploy_v2.py."""
 
 from __future__ import annotations
 
@@ -6,17 +7,14 @@ import sys
 from io import StringIO
 
 import pytest
-from graphql import parse
 from rich.console import Console
 
 from deploy.deployer import Deployment
-from deploy.plan import choose_offers
 from deploy.provider import GpuOffer, PodInfo
-from deploy.runpod_provider import gql_string_body, offer_price
-from deploy.settings import DeploySettings
+from deploy.settings import DEFAULT_IMAGE, DeploySettings
 from deploy.ui import Ui
 from tests.deploy_helpers import LiveRun, deploy_env, read_state, run_deploy
-from tests.fake_runpod import DEFAULT_GPUS, FakeGpu, FakeRunPod, gpu_as_graphql
+from tests.fake_runpod import DEFAULT_GPUS, FakeGpu, FakeRunPod
 from tests.procs import REPO
 
 PRICE_LIST = (
@@ -32,6 +30,7 @@ PRICE_LIST = (
 def fake():
     with FakeRunPod() as fake:
         yield fake
+        assert fake.pods() == [], "a test left pods behind"
 
 
 @pytest.fixture
@@ -60,32 +59,15 @@ def test_dry_run_picks_the_cheapest_gpu_within_the_price_cap_and_vram_minimum(st
         assert "COMMUNITY ONLY" not in run.stdout  # not offered on SECURE cloud
         assert "over the price cap" in run.stdout  # HUGE
         assert "Dry run: nothing was created." in run.stdout
-        assert "podFindAndDeployOnDemand" not in fake.requests and not state_file.exists()
+        assert "POST /v2/pods" not in fake.requests and not state_file.exists()
 
-        run = run_deploy(fake, state_file, "up", "--dry-run", "--gpu-count", "2", "--min-vram", "48", "--max-price", "0.65")
+        run = run_deploy(
+            fake, state_file, "up", "--dry-run", "--gpu-count", "2", "--min-vram", "48", "--max-price", "0.65"
+        )
         assert run.returncode == 1
         assert "no GPU type fits: 2 × GPU with ≥ 48 GB on SECURE cloud for ≤ $0.65/h" in run.stderr
         assert "the cheapest with enough memory is BIG 48GB at $0.70/h" in run.stderr  # two GPUs, twice the price
         assert_no_pods(fake)
-
-
-def test_choice_follows_cloud_type_gpu_count_and_allow_list():
-    def chosen(**settings) -> list[str]:
-        config = DeploySettings(**settings)
-        offers = []
-        for gpu in PRICE_LIST:
-            price = offer_price(gpu_as_graphql(gpu, True), config.cloud_type)
-            if price is not None:
-                offers.append(GpuOffer(gpu.id, gpu.id, gpu.memory_gb, price, gpu.max_count))
-        return [offer.id for offer in choose_offers(offers, config)]
-
-    assert chosen() == ["BIG 48GB", "MID 24GB"]
-    assert chosen(cloud_type="COMMUNITY") == ["COMMUNITY ONLY 24GB", "BIG 48GB", "MID 24GB"]
-    # ALL may land on either cloud, so the higher of the two prices counts: BIG 0.35 (not 0.25) stays below MID 0.40
-    assert chosen(cloud_type="ALL", max_price_per_hr=0.38) == ["COMMUNITY ONLY 24GB", "BIG 48GB"]
-    assert chosen(gpu_count=2, max_price_per_hr=0.75) == ["BIG 48GB"]
-    assert chosen(min_vram_gb=80, max_price_per_hr=3.0) == ["HUGE 80GB"]
-    assert chosen(gpu_types=["MID 24GB"]) == ["MID 24GB"]
 
 
 def test_no_capacity_falls_back_to_the_next_cheapest_gpu(state_file):
@@ -96,7 +78,7 @@ def test_no_capacity_falls_back_to_the_next_cheapest_gpu(state_file):
         assert "RunPod has no capacity for BIG 48GB now" in run.stdout
         [pod] = fake.pods()
         assert pod.gpu.id == "MID 24GB" and read_state(state_file)["gpu"] == "MID 24GB"
-        assert [c["gpuTypeId"] for c in fake.created] == ["BIG 48GB", "MID 24GB"]
+        assert [c["gpu"]["id"] for c in fake.created] == ["BIG 48GB", "MID 24GB"]
         assert run_deploy(fake, state_file, "down").returncode == 0
         assert_no_pods(fake)
 
@@ -133,7 +115,7 @@ def test_create_that_errors_after_making_the_pod_reuses_it_instead_of_making_ano
     run = run_deploy(fake, state_file, "up")
     assert run.returncode == 0, run.output
     [pod] = fake.pods()
-    assert f"the create call failed (RunPod API error while creating pod {pod.name}: Something went wrong" in run.stderr
+    assert f"the create call failed (RunPod API error while creating pod {pod.name}: HTTP 500" in run.stderr
     assert f"but RunPod did create pod {pod.id}; using it" in run.stderr
     assert len(fake.created) == 1
     assert read_state(state_file)["pod_id"] == pod.id
@@ -147,7 +129,7 @@ def test_ports_that_never_appear_time_out_and_terminate_the_pod(fake, state_file
     fake.faults.ports_never_appear = True
     run = run_deploy(fake, state_file, "up", env={"S2S_DEPLOY_PORTS_TIMEOUT_S": "1.5"})
     assert run.returncode == 1
-    assert "no public address for 8000/tcp after 1.5 s (status RUNNING, container not started)" in run.stderr
+    assert "no public address for 8000/tcp after 1.5 s (status PROVISIONING, container not started)" in run.stderr
     assert "terminated; nothing is left running or billing" in run.stdout
     assert_no_pods(fake)
     assert not state_file.exists()
@@ -184,7 +166,15 @@ def deploy_command() -> list[str]:
     """``make deploy-runpod`` (the install stamp treated as up to date: no reinstall in a test)."""
     makefile = REPO / "Makefile"
     if makefile.exists() and "deploy-runpod:" in makefile.read_text():
-        return ["make", "--no-print-directory", "-o", ".venv/.installed-cpu", "deploy-runpod", f"PY={sys.executable}", "ARGS="]
+        return [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed-cpu",
+            "deploy-runpod",
+            f"PY={sys.executable}",
+            "ARGS=",
+        ]
     return [sys.executable, "-m", "deploy", "up"]  # what the target runs, until the Makefile has it
 
 
@@ -233,7 +223,7 @@ def test_pod_env_carries_token_model_settings_and_quoted_values_intact(fake, sta
     assert pod.env["S2S_GATEWAY_TOKEN"] == state["token"] and len(state["token"]) >= 32
     assert pod.env["S2S_LLM_MODEL"] == "some/model" and pod.env["S2S_TTS_VOICE"] == "joe"
     assert "S2S_LLM_PORT" not in pod.env  # where a local process listens does not travel
-    assert pod.ports == "8000/tcp" and pod.image == "ghcr.io/s2s-oss/s2s-allinone:latest"
+    assert pod.ports == "8000/tcp" and pod.image == DEFAULT_IMAGE and pod.args == ""
     assert state_file.stat().st_mode & 0o777 == 0o600
     assert state["token"] not in run.output  # the token goes to the state file, not the terminal
 
@@ -244,15 +234,10 @@ def test_pod_env_carries_token_model_settings_and_quoted_values_intact(fake, sta
     assert_no_pods(fake)
 
 
-@pytest.mark.parametrize("value", ['a"b', "back\\slash", "new\nline", "tab\t", "ünï ☃ 😀", '"}) { x } #'])
-def test_values_inlined_into_graphql_are_escaped(value):
-    document = parse(f'mutation {{ podFindAndDeployOnDemand(input: {{name: "{gql_string_body(value)}"}}) {{ id }} }}')
-    field = document.definitions[0].selection_set.selections[0]
-    assert field.arguments[0].value.fields[0].value.value == value
-
-
 class BrokenStatusProvider:
     """In memory, behind the same Provider interface: status calls hit a bug (not a ProviderError)."""
+
+    api_url = "http://127.0.0.1:9"
 
     def __init__(self) -> None:
         self.pods: dict[str, PodInfo] = {}
@@ -278,7 +263,8 @@ def test_an_unexpected_exception_after_create_still_terminates_the_pod(monkeypat
     monkeypatch.setenv("S2S_DEPLOY_STATE", str(state_file))
     out, err = StringIO(), StringIO()
     provider = BrokenStatusProvider()
-    deployment = Deployment(provider, DeploySettings(poll_interval_s=0.01), Ui(Console(file=out), Console(file=err)))
+    settings = DeploySettings(poll_interval_s=0.01, image=DEFAULT_IMAGE)
+    deployment = Deployment(provider, settings, Ui(Console(file=out), Console(file=err)))
     with pytest.raises(RuntimeError, match="a bug in reading the pod"):
         deployment.up(environ={})
     assert provider.pods == {}

@@ -42,10 +42,16 @@ def test_deploy_talk_destroy(tmp_path):
 
         client = subprocess.run(
             [sys.executable, "-m", "client", "--input", str(question), "--output", str(tmp_path / "reply.wav")],
-            env=deploy_env(fake, state_file), cwd=REPO, capture_output=True, text=True, timeout=180,
+            env=deploy_env(fake, state_file),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert client.returncode == 0, client.stdout + client.stderr
-        lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in client.stdout.splitlines() if ":" in line}
+        lines = {
+            line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in client.stdout.splitlines() if ":" in line
+        }
         # Whisper's greedy transcript of espeak speech varies ("capital and friends"): a fuzzy match, not luck
         assert SequenceMatcher(None, lines["user"].lower(), QUESTION.lower()).ratio() > 0.6, client.stdout
         assert lines["assistant"], client.stdout

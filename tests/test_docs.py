@@ -11,7 +11,10 @@ from tests.procs import REPO
 def test_readme_settings_table_matches_the_settings_classes():
     readme = (REPO / "README.md").read_text()
     missing = [row for row in rows()[2:] if row not in readme]
-    assert not missing, "README settings table is stale; regenerate with `python -m services.common.settings_table`:\n" + "\n".join(missing)
+    assert not missing, (
+        "README settings table is stale; regenerate with `python -m services.common.settings_table`:\n"
+        + "\n".join(missing)
+    )
 
 
 def test_every_make_target_the_readme_names_exists():

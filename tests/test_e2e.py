@@ -16,7 +16,10 @@ from tests.transcribe import transcribe, words
 # a sentence about it), so the reply is long enough for streaming to be observable.
 EARLIER_TURN = [
     ("user", "What is the capital of Italy?"),
-    ("assistant", "The capital of Italy is Rome. Rome is famous for the Colosseum, and people have lived there for almost three thousand years."),
+    (
+        "assistant",
+        "The capital of Italy is Rome. Rome is famous for the Colosseum, and people have lived there for almost three thousand years.",
+    ),
 ]
 
 
@@ -58,7 +61,9 @@ def test_two_conversations_at_once_each_get_their_own_answer(stack, tmp_path):
     clips = {key: read_pcm16(speak(text, tmp_path / f"{key}.wav")) for key, text in questions.items()}
 
     async def both():
-        return await asyncio.gather(*(talk(stack.url, None, pcm, rate, realtime=True, timeout_s=120) for pcm, rate in clips.values()))
+        return await asyncio.gather(
+            *(talk(stack.url, None, pcm, rate, realtime=True, timeout_s=120) for pcm, rate in clips.values())
+        )
 
     france, week = asyncio.run(both())
     assert "france" in words(france.user_text) and "week" in words(week.user_text), (france.user_text, week.user_text)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.procs import REPO, free_port, service_env, service_process
 
@@ -27,10 +28,24 @@ def append(pcm: bytes) -> str:
 BAD_INPUTS = [
     ("not json at all", "invalid_json"),
     (json.dumps({"type": "response.dance"}), "unknown_event"),
-    (json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\x01\x02\x03").decode()}), "invalid_audio"),
+    (
+        json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\x01\x02\x03").decode()}),
+        "invalid_audio",
+    ),
     (json.dumps({"type": "input_audio_buffer.append", "audio": "%%% not base64"}), "invalid_audio"),
-    (json.dumps({"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 12345}}}}}), "invalid_sample_rate"),
-    (json.dumps({"type": "session.update", "session": {"audio": {"output": {"format": {"type": "audio/pcmu"}}}}}), "unsupported_format"),
+    (
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 12345}}}},
+            }
+        ),
+        "invalid_sample_rate",
+    ),
+    (
+        json.dumps({"type": "session.update", "session": {"audio": {"output": {"format": {"type": "audio/pcmu"}}}}}),
+        "unsupported_format",
+    ),
     (json.dumps({"type": "conversation.item.truncate", "item_id": "nope", "audio_end_ms": -5}), "invalid_message"),
     (json.dumps({"type": "input_audio_buffer.append", "audio": "A" * 1_200_000}), "message_too_large"),
     (b"\x00\x01" * 100, "unexpected_binary"),
@@ -76,7 +91,9 @@ async def test_unreachable_stage_gives_an_error_event_not_a_hang():
 
 async def test_token_is_required_when_set():
     port = free_port()
-    with service_process("services.gateway", port, {"S2S_GATEWAY_PORT": str(port), "S2S_GATEWAY_TOKEN": "s3cret"}, health_path="/metrics"):
+    with service_process(
+        "services.gateway", port, {"S2S_GATEWAY_PORT": str(port), "S2S_GATEWAY_TOKEN": "s3cret"}, health_path="/metrics"
+    ):
         url = f"ws://127.0.0.1:{port}/v1/realtime"
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             with pytest.raises(websockets.InvalidStatus) as refused:
@@ -84,12 +101,16 @@ async def test_token_is_required_when_set():
             assert refused.value.response.status_code == 401
         async with websockets.connect(url, additional_headers={"Authorization": "Bearer s3cret"}) as ws:
             await next_of(ws, "session.created")
-        async with websockets.connect(url, subprotocols=["realtime", "openai-insecure-api-key.s3cret"]) as ws:
+        async with websockets.connect(
+            url, subprotocols=[Subprotocol("realtime"), Subprotocol("openai-insecure-api-key.s3cret")]
+        ) as ws:
             await next_of(ws, "session.created")
 
 
 def test_gateway_refuses_a_public_address_without_a_token():
     env = service_env({"S2S_GATEWAY_HOST": "0.0.0.0", "S2S_GATEWAY_PORT": str(free_port()), "S2S_GATEWAY_TOKEN": ""})
-    done = subprocess.run([sys.executable, "-m", "services.gateway"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.gateway"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode != 0
     assert "S2S_GATEWAY_TOKEN" in done.stderr

@@ -54,9 +54,18 @@ async def next_of(ws, *types: str) -> dict:
 async def test_a_mute_stt_gives_a_timeout_error_and_the_session_goes_on(gateway_with_mute_stages, tmp_path):
     pcm, rate = read_pcm16(speak("What is the capital of France?", tmp_path / "q.wav"))
     async with websockets.connect(gateway_with_mute_stages) as ws:
-        await ws.send(json.dumps({"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": rate}}}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": rate}}}},
+                }
+            )
+        )
         for i in range(0, len(pcm), 6400):
-            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i : i + 6400]).decode()}))
+            await ws.send(
+                json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i : i + 6400]).decode()})
+            )
         await next_of(ws, "input_audio_buffer.committed")
         error = (await next_of(ws, "error"))["error"]
         assert error["code"] == "stage_timeout" and "stt service" in error["message"]
@@ -66,7 +75,14 @@ async def test_a_mute_stt_gives_a_timeout_error_and_the_session_goes_on(gateway_
 
 async def test_a_mute_llm_fails_the_reply_instead_of_hanging(gateway_with_mute_stages):
     async with websockets.connect(gateway_with_mute_stages) as ws:
-        await ws.send(json.dumps({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello?"}]}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "conversation.item.create",
+                    "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello?"}]},
+                }
+            )
+        )
         await ws.send(json.dumps({"type": "response.create"}))
         error = (await next_of(ws, "error"))["error"]
         assert error["code"] == "stage_timeout" and "llm service" in error["message"]

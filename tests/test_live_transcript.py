@@ -36,7 +36,9 @@ async def test_words_after_a_short_pause_appear_live(stack, tmp_path):
     turn_detection = {"type": "server_vad", "create_response": False}
     events: list[tuple[float, dict]] = []
     async with websockets.connect(stack.url, max_size=None) as ws:
-        session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}, "turn_detection": turn_detection}}}
+        session = {
+            "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}, "turn_detection": turn_detection}}
+        }
         await ws.send(json.dumps({"type": "session.update", "session": session}))
         mic = LiveMic(ws)
         mic.say(bytes(RATE // 2 * 2) + with_pause(first, second))

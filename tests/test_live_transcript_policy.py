@@ -9,7 +9,7 @@ def test_words_are_shown_once_two_partials_agree_and_a_revision_is_not_shown():
     assert live.update("Tell me about the weather") == "Tell me"  # "up." was revised away before it was shown
     assert live.update("Tell me about the weather in London") == " about the weather"
     assert live.update("Tell me about the weather in London today.") == " in London"
-    assert live.shown == "Tell me about the weather in London".split()
+    assert live.shown == ["Tell", "me", "about", "the", "weather", "in", "London"]
 
 
 def test_case_and_punctuation_do_not_count_as_disagreement():

@@ -29,7 +29,7 @@ RECV_TIMEOUT_S = 60
 @dataclass
 class Reply:
     deltas: list[str] = field(default_factory=list)
-    done: dict | None = None
+    done: dict = field(default_factory=dict)  # the llm.done message, once it came
     first_delta_at: float | None = None
     done_at: float | None = None
 
@@ -45,7 +45,7 @@ async def recv(ws) -> dict:
 async def collect(ws, request_id: str) -> Reply:
     """Reads this request's deltas up to its llm.done; anything for another request fails the test."""
     reply = Reply()
-    while reply.done is None:
+    while not reply.done:
         message = await recv(ws)
         assert message.get("request_id") == request_id, message
         if message["type"] == "llm.delta":
@@ -68,6 +68,7 @@ async def ask_paris(url: str) -> Reply:
 
 
 def assert_paris(reply: Reply) -> None:
+    assert reply.first_delta_at is not None and reply.done_at is not None, reply
     assert "Paris" in reply.text, reply.text
     assert reply.done["finish_reason"] in ("stop", "length"), reply.done
     assert reply.done["ttft_ms"] > 0 and reply.done["tokens"] >= len(reply.deltas) > 1, reply.done
@@ -125,7 +126,9 @@ async def test_two_connections_each_get_their_own_complete_answer(llm_url):
             await generate(ws, "same-id", [{"role": "user", "content": question}])
             return await collect(ws, "same-id")
 
-    france, germany = await asyncio.gather(ask("What is the capital of France?"), ask("What is the capital of Germany?"))
+    france, germany = await asyncio.gather(
+        ask("What is the capital of France?"), ask("What is the capital of Germany?")
+    )
     assert "Paris" in france.text and "Berlin" not in france.text, france.text
     assert "Berlin" in germany.text and "Paris" not in germany.text, germany.text
     assert france.done["finish_reason"] == germany.done["finish_reason"] == "stop"
@@ -138,7 +141,9 @@ async def test_a_request_waits_for_the_model_and_if_cancelled_while_waiting_neve
         await generate(waiting, "queued", PARIS)
         await waiting.send(json.dumps({"type": "llm.cancel", "request_id": "queued"}))
         queued = await collect(waiting, "queued")
-        assert queued.deltas == [] and queued.done["finish_reason"] == "cancelled" and queued.done["tokens"] == 0, queued
+        assert queued.deltas == [] and queued.done["finish_reason"] == "cancelled" and queued.done["tokens"] == 0, (
+            queued
+        )
         await generate(waiting, "paris", PARIS)  # waits for the story, which we now stop
         await busy.send(json.dumps({"type": "llm.cancel", "request_id": "story"}))
         assert (await collect(busy, "story")).done["finish_reason"] == "cancelled"
@@ -189,7 +194,9 @@ async def test_a_prompt_longer_than_the_context_gets_a_typed_error_and_done(llm_
         # 3,000 digits are 3,000 tokens (SmolLM2 splits digits) but under the fixture's 4 KiB message limit.
         await generate(ws, "long", [{"role": "user", "content": "7" * 3000}])
         error = await recv(ws)
-        assert error["type"] == "error" and error["code"] == "context_length_exceeded" and error["request_id"] == "long", error
+        assert (
+            error["type"] == "error" and error["code"] == "context_length_exceeded" and error["request_id"] == "long"
+        ), error
         assert (await collect(ws, "long")).done["finish_reason"] == "error"
         await generate(ws, "paris", PARIS)
         assert_paris(await collect(ws, "paris"))
@@ -218,13 +225,30 @@ def installed(*modules: str) -> bool:
 def llama_cpp_openai_server() -> Iterator[str]:
     """llama-cpp-python's own OpenAI-compatible server, as a real process; yields its /v1 base URL."""
     port = free_port()
-    args = ["--model", str(embedded_gguf("embedded:smollm2-135m")), "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "2", "--verbose", "False"]
+    args = [
+        "--model",
+        str(embedded_gguf("embedded:smollm2-135m")),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "1",
+        "--n_threads_batch",
+        "2",
+        "--verbose",
+        "False",
+    ]
     with service_process("llama_cpp.server", port, args=args, health_path="/v1/models") as base:
         yield f"{base}/v1"
 
 
-@pytest.mark.skipif(not installed("llama_cpp.server", "sse_starlette", "starlette_context", "openai"), reason="needs llama-cpp-python[server] extras and openai")
+@pytest.mark.skipif(
+    not installed("llama_cpp.server", "sse_starlette", "starlette_context", "openai"),
+    reason="needs llama-cpp-python[server] extras and openai",
+)
 async def test_openai_backend_streams_from_an_openai_compatible_server():
     port = free_port()
     with llama_cpp_openai_server() as base_url:
@@ -235,7 +259,10 @@ async def test_openai_backend_streams_from_an_openai_compatible_server():
             await assert_cancel_stops_within_a_few_deltas(url, max_after_cancel=3)
 
 
-@pytest.mark.skipif(not installed("torch", "transformers", "gguf", "accelerate"), reason="needs torch, transformers, gguf and accelerate")
+@pytest.mark.skipif(
+    not installed("torch", "transformers", "gguf", "accelerate"),
+    reason="needs torch, transformers, gguf and accelerate",
+)
 async def test_transformers_backend_streams_and_cancels():
     port = free_port()
     env = {"S2S_LLM_PORT": str(port), "S2S_LLM_BACKEND": "transformers"}  # the embedded GGUF, dequantized

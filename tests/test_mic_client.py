@@ -32,7 +32,10 @@ from tests.terminal import TmuxTerminal
 from tests.transcribe import transcribe, words
 from tests.virtual_sound import missing_tools, virtual_sound_card
 
-needs_sound_card = pytest.mark.skipif(bool(missing_tools()) or not shutil.which("tmux"), reason=f"needs PulseAudio tools and tmux: missing {missing_tools()}")
+needs_sound_card = pytest.mark.skipif(
+    bool(missing_tools()) or not shutil.which("tmux"),
+    reason=f"needs PulseAudio tools and tmux: missing {missing_tools()}",
+)
 
 CLIENT = [sys.executable, "-m", "client"]
 
@@ -54,11 +57,14 @@ class PipedClient:
     """The client with its output on a pipe (plain lines), read by a thread; waits are bounded and condition based."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([*CLIENT, *args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [*CLIENT, *args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: list[tuple[float, str]] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        assert self.proc.stdout is not None  # stdout=PIPE
         for line in self.proc.stdout:
             self.lines.append((time.monotonic(), line.rstrip("\n")))
 
@@ -68,10 +74,12 @@ class PipedClient:
             for index, (at, line) in enumerate(self.lines[after:], start=after):
                 if re.search(pattern, line):
                     return index, at, line
-            if self.proc.poll() is not None and not any(re.search(pattern, l) for _, l in self.lines[after:]):
+            if self.proc.poll() is not None and not any(re.search(pattern, text) for _, text in self.lines[after:]):
                 break
             time.sleep(0.05)  # polling the client's output
-        raise AssertionError(f"client never printed /{pattern}/ within {timeout_s:.0f} s:\n" + "\n".join(l for _, l in self.lines))
+        raise AssertionError(
+            f"client never printed /{pattern}/ within {timeout_s:.0f} s:\n" + "\n".join(text for _, text in self.lines)
+        )
 
     def turn(self, card, wav: Path) -> tuple[str, str, int]:
         """Speaks ``wav`` into the virtual mic; returns (user line, assistant line, index after the reply played)."""
@@ -96,12 +104,17 @@ def test_spoken_question_through_the_sound_card_is_answered_aloud_and_shown(gate
         terminal.wait_for(lambda s: "● listening" in s, 60, "the client listening")
         with sound_card.record_speaker(tmp_path / "speaker.wav") as recording:
             sound_card.play_into_mic(questions["france"]).wait(timeout=30)
-            screen = terminal.wait_for(lambda s: "assistant:" in s and "latency:" in s and "● listening" in s, 120, "the reply, its latency, and listening again")
+            screen = terminal.wait_for(
+                lambda s: "assistant:" in s and "latency:" in s and "● listening" in s,
+                120,
+                "the reply, its latency, and listening again",
+            )
         print(screen)  # what the user saw (pytest -s)
-        user = re.search(r"^you: (.*)$", screen, re.MULTILINE).group(1)
-        reply = re.search(r"^assistant: (.*)$", screen, re.MULTILINE).group(1)
+        user, reply = first_group(r"^you: (.*)$", screen), first_group(r"^assistant: (.*)$", screen)
         assert "capital" in words(user), screen
-        assert re.search(r"^latency: \d+ ms from your last word to the reply in the speaker", screen, re.MULTILINE), screen
+        assert re.search(r"^latency: \d+ ms from your last word to the reply in the speaker", screen, re.MULTILINE), (
+            screen
+        )
 
         played, rate = sf.read(str(recording), dtype="int16")
         loud = np.abs(played.astype(np.float32)) > 0.02 * 32768
@@ -131,7 +144,9 @@ def test_gateway_restart_mid_session_reconnects_and_the_next_question_is_answere
         gateway.start_gateway()
         up = time.monotonic()
         index, reconnected, line = client.wait_line(r"^reconnected; restored 2 earlier messages", after, timeout_s=10)
-        print(f"gateway back after {up - killed:.1f} s; client reconnected {reconnected - up:.2f} s later ({reconnected - killed:.1f} s after the kill)")
+        print(
+            f"gateway back after {up - killed:.1f} s; client reconnected {reconnected - up:.2f} s later ({reconnected - killed:.1f} s after the kill)"
+        )
         assert reconnected - up < 5.0, line
         client.wait_line(r"^\[listening\]$", index)
 
@@ -144,7 +159,9 @@ def test_gateway_restart_mid_session_reconnects_and_the_next_question_is_answere
 
 
 @needs_sound_card
-def test_with_the_speaker_echoing_into_the_mic_the_assistant_does_not_interrupt_itself_but_the_user_can(gateway, questions, tmp_path):
+def test_with_the_speaker_echoing_into_the_mic_the_assistant_does_not_interrupt_itself_but_the_user_can(
+    gateway, questions, tmp_path
+):
     """No headphones: the speaker feeds the microphone at full level (a PulseAudio loopback). The default echo mode
     (aec) must keep the assistant's own voice from counting as speech, and still let the user cut in."""
     story = speak("Tell me a long story about a brave knight who fights a dragon.", tmp_path / "story.wav")
@@ -165,12 +182,19 @@ def test_with_the_speaker_echoing_into_the_mic_the_assistant_does_not_interrupt_
             print(f"{cut} / {heard}")
             assert output.count("(interrupted: ") == 1, output
             # Not the echo: with --echo off the reply's own sound cut it 0.4 s in, and what was "heard" was its words.
-            played_s = float(re.search(r"interrupted: ([\d.]+) s", cut).group(1))
+            played_s = float(first_group(r"interrupted: ([\d.]+) s", cut))
             assert played_s >= 0.8, output
             echo_words, user_words = set(long_words(reply)), long_words(heard)
             assert user_words and sum(w in echo_words for w in user_words) < len(user_words) / 2, output
         finally:
             client.stop()
+
+
+def first_group(pattern: str, text: str) -> str:
+    """Group 1 of the first match of ``pattern`` (a line pattern: ^ and $ match at each line)."""
+    found = re.search(pattern, text, re.MULTILINE)
+    assert found, f"/{pattern}/ not in:\n{text}"
+    return found.group(1)
 
 
 def long_words(text: str) -> list[str]:
@@ -179,7 +203,9 @@ def long_words(text: str) -> list[str]:
 
 
 def run_client(args: list[str], env: dict[str, str], timeout_s: float = 30.0) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLIENT, *args], check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run(
+        [*CLIENT, *args], check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout_s
+    )
 
 
 def one_clear_line(result: subprocess.CompletedProcess, expected: str) -> None:
@@ -205,8 +231,14 @@ def test_a_refused_token_gives_one_clear_line_and_fails(gateway, sound_card):
 @needs_sound_card
 def test_a_missing_device_gives_one_clear_line_and_fails(gateway, sound_card):
     args = ["--url", gateway.url, "--token", gateway.token]
-    one_clear_line(run_client([*args, "--input-device", "no-such-mic"], client_env(sound_card)), "No input device matching 'no-such-mic'")
-    one_clear_line(run_client([*args, "--output-device", "no-such-speaker"], client_env(sound_card)), "No output device matching 'no-such-speaker'")
+    one_clear_line(
+        run_client([*args, "--input-device", "no-such-mic"], client_env(sound_card)),
+        "No input device matching 'no-such-mic'",
+    )
+    one_clear_line(
+        run_client([*args, "--output-device", "no-such-speaker"], client_env(sound_card)),
+        "No output device matching 'no-such-speaker'",
+    )
     no_server = {**client_env(sound_card), "PULSE_SERVER": "unix:/nonexistent/pulse.sock"}
     one_clear_line(run_client(args, no_server), "no default input device")
 
@@ -241,11 +273,15 @@ async def until(condition, timeout_s: float, what: str):
 
 
 async def test_speaking_over_the_reply_stops_playback_at_once_and_reports_what_was_played(gateway, tmp_path):
-    story, _ = read_pcm16(speak("Tell me a long story about a brave knight who fights a dragon.", tmp_path / "story.wav", pad_s=0.3))
+    story, _ = read_pcm16(
+        speak("Tell me a long story about a brave knight who fights a dragon.", tmp_path / "story.wav", pad_s=0.3)
+    )
     question, _ = read_pcm16(speak("What is the capital of France?", tmp_path / "q.wav", pad_s=0.3))
     audio = ScriptedAudio(input_rate=16000, output_rate=24000)
     shown = io.StringIO()
-    client = MicClient(gateway.url, gateway.token, audio, TerminalView(Console(file=shown, width=300)), MicOptions(echo=EchoMode.OFF))
+    client = MicClient(
+        gateway.url, gateway.token, audio, TerminalView(Console(file=shown, width=300)), MicOptions(echo=EchoMode.OFF)
+    )
     sent: list[tuple[float, dict]] = []
     received: list[tuple[float, dict]] = []
     send, on_event = client._send, client._on_event
@@ -259,26 +295,48 @@ async def test_speaking_over_the_reply_stops_playback_at_once_and_reports_what_w
         received.append((time.perf_counter(), event))
         await on_event(event)
 
-    client._send, client._on_event = recording_send, recording_on_event
+    client._send, client._on_event = recording_send, recording_on_event  # type: ignore[method-assign]
     running = asyncio.create_task(client.run())
     try:
         await until(lambda: client.mic_live.is_set(), 10, "microphone live")
         audio.say(story)
         await until(lambda: any(block.any() for _, block in audio.played), 90, "the story playing")
         audio.say(question)
-        at, truncate = await until(lambda: next(((t, e) for t, e in sent if e["type"] == "conversation.item.truncate"), None), 30, "a truncate")
+        at, truncate = await until(
+            lambda: next(((t, e) for t, e in sent if e["type"] == "conversation.item.truncate"), None), 30, "a truncate"
+        )
         started_at = next(t for t, e in received if e["type"] == "input_audio_buffer.speech_started" and t < at)
         item = truncate["item_id"]
         # What was really handed to the speaker of that item, to the millisecond, and less than what arrived.
-        arrived_ms = sum(len(audio_of(e)) for _, e in received if e.get("item_id") == item and e["type"] == "response.output_audio.delta") / 2 / 24
-        assert truncate["audio_end_ms"] == int(client.player.played_ms(item)) and 0 < truncate["audio_end_ms"] < arrived_ms - 200, (truncate, arrived_ms)
+        arrived_ms = (
+            sum(
+                len(audio_of(e))
+                for _, e in received
+                if e.get("item_id") == item and e["type"] == "response.output_audio.delta"
+            )
+            / 2
+            / 24
+        )
+        assert (
+            truncate["audio_end_ms"] == int(client.player.played_ms(item))
+            and 0 < truncate["audio_end_ms"] < arrived_ms - 200
+        ), (truncate, arrived_ms)
         # Playback stopped at once: no sound after the speech_started event, beyond the block being played then.
         await until(lambda: audio.played[-1][0] > started_at + 1.0, 5, "a second of playback after the interruption")
-        loud_after = [t - started_at for t, block in audio.played if started_at + 0.025 < t < started_at + 1.0 and block.any()]
+        loud_after = [
+            t - started_at for t, block in audio.played if started_at + 0.025 < t < started_at + 1.0 and block.any()
+        ]
         assert loud_after == [], loud_after
         # The gateway kept only what was heard; the client keeps the same for a later reconnect.
-        retrieved = await until(lambda: next((e for _, e in received if e["type"] == "conversation.item.retrieved"), None), 10, "the truncated item")
-        assert client.conversation.messages[client.conversation.assistant_index[item]][1] == retrieved["item"]["content"][0]["transcript"]
+        retrieved = await until(
+            lambda: next((e for _, e in received if e["type"] == "conversation.item.retrieved"), None),
+            10,
+            "the truncated item",
+        )
+        assert (
+            client.conversation.messages[client.conversation.assistant_index[item]][1]
+            == retrieved["item"]["content"][0]["transcript"]
+        )
         await until(lambda: "assistant:" in shown.getvalue().split("interrupted:")[-1], 90, "the question answered")
         assert "(interrupted: " in shown.getvalue()
     finally:

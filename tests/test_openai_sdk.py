@@ -17,7 +17,13 @@ async def test_openai_sdk_realtime_client_gets_audio_deltas(stack, tmp_path):
     kinds: list[str] = []
     audio = bytearray()
     async with client.realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(session={"type": "realtime", "instructions": "Answer in one short sentence.", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}}}})
+        await conn.session.update(
+            session={
+                "type": "realtime",
+                "instructions": "Answer in one short sentence.",
+                "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}}},
+            }
+        )
         for i in range(0, len(pcm), 9600):  # 200 ms per append, as fast as the SDK sends
             await conn.input_audio_buffer.append(audio=base64.b64encode(pcm[i : i + 9600]).decode())
         async for event in conn:

@@ -19,9 +19,17 @@ SETTINGS = (VadSettings, SttSettings, LlmSettings, TtsSettings, GatewaySettings)
 GPU = {
     SttSettings: {"model": "mobiuslabsgmbh/faster-whisper-large-v3-turbo", "device": "cuda", "compute_type": "float16"},
     LlmSettings: {
-        "backend": "transformers", "model": "HuggingFaceTB/SmolLM2-1.7B-Instruct", "device": "cuda", "dtype": "bfloat16"
+        "backend": "transformers",
+        "model": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+        "device": "cuda",
+        "dtype": "bfloat16",
     },
-    TtsSettings: {"backend": "parler", "device": "cuda", "dtype": "bfloat16", "parler_model": "parler-tts/parler-tts-mini-v1"},
+    TtsSettings: {
+        "backend": "parler",
+        "device": "cuda",
+        "dtype": "bfloat16",
+        "parler_model": "parler-tts/parler-tts-mini-v1",
+    },
 }
 
 

@@ -19,7 +19,11 @@ from tests.procs import REPO, free_port, service_env, wait_healthy
 def runner(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "services.runner", "up", "--port", str(port), "--stage-port-base", "0"],
-        env=service_env(env), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=service_env(env),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -52,7 +56,10 @@ def test_ctrl_c_stops_every_child(tmp_path):
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.runner", "up", "--port", str(port), "--stage-port-base", "0"],
-            env=service_env(env), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            env=service_env(env),
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, log)
@@ -63,11 +70,13 @@ def test_ctrl_c_stops_every_child(tmp_path):
         wait_for_text(log, f"ready: ws://127.0.0.1:{port}/v1/realtime")
         # The browser address it prints serves the page.
         wait_for_text(log, "Press Ctrl-C to stop.")
-        page = re.search(r"in a browser: +(\S+)", log.read_text()).group(1)
+        found = re.search(r"in a browser: +(\S+)", log.read_text())
+        assert found, log.read_text()
+        page = found.group(1)
         assert page == f"http://127.0.0.1:{port}/" and "s2s — talk to the assistant" in httpx.get(page).text, page
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 0
-        gone, alive = psutil.wait_procs(children, timeout=30)
+        _gone, alive = psutil.wait_procs(children, timeout=30)
         assert alive == []
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 
 import httpx
+import numpy as np
 import pytest
 import websockets
 
-from services.stt.scheduler import FINAL, PARTIAL, DecodeGate
+from services.stt.backends.base import Transcript
+from services.stt.scheduler import FINAL, PARTIAL, Decoder
 from tests.procs import free_port, service_process
 from tests.speech import read_pcm16, speak, voiced_span_ms
 
@@ -41,7 +44,10 @@ def stt():
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("stt-speech")
-    return {text: read_pcm16(speak(text, folder / f"{i}.wav", words_per_minute=WORDS_PER_MINUTE))[0] for i, text in enumerate((FRANCE, LONDON))}
+    return {
+        text: read_pcm16(speak(text, folder / f"{i}.wav", words_per_minute=WORDS_PER_MINUTE))[0]
+        for i, text in enumerate((FRANCE, LONDON))
+    }
 
 
 def words(text: str) -> list[str]:
@@ -66,12 +72,22 @@ async def send_audio(ws, pcm: bytes, realtime: bool = False) -> None:
 
 
 async def commit(ws, request_id: str, start_ms: int, end_ms: int | None = None, keep_open: bool = False) -> None:
-    await ws.send(json.dumps({"type": "stt.commit", "request_id": request_id, "start_ms": start_ms, "end_ms": end_ms, "keep_open": keep_open}))
+    await ws.send(
+        json.dumps(
+            {
+                "type": "stt.commit",
+                "request_id": request_id,
+                "start_ms": start_ms,
+                "end_ms": end_ms,
+                "keep_open": keep_open,
+            }
+        )
+    )
 
 
 async def final_for(ws, request_id: str) -> tuple[dict, list[dict]]:
     """The final answering ``request_id``, and every other message that came before it."""
-    before = []
+    before: list[dict] = []
     while True:
         message = await recv(ws)
         if message["type"] == "stt.final" and message["request_id"] == request_id:
@@ -112,7 +128,7 @@ async def test_partials_go_on_after_a_speculative_commit_and_stop_after_a_final_
         await final_for(ws, "at-pause")
         # The user goes on, speaking in real time as into a microphone: the live transcript follows the new words.
         speaking = asyncio.create_task(send_audio(ws, speech[LONDON], realtime=True))
-        partials = []
+        partials: list[dict] = []
         while not {"about", "weather", "london"} & set(words(partials[-1]["text"] if partials else "")):
             partials.append(await recv(ws))
             assert partials[-1]["type"] == "stt.partial" and partials[-1]["start_ms"] == 0, partials
@@ -132,8 +148,9 @@ async def test_each_commit_of_the_same_range_is_answered_in_the_detected_languag
         await send_audio(ws, speech[FRANCE])
         await commit(ws, "first", 0)
         await commit(ws, "second", 0)
-        first, _ = await final_for(ws, "first")
-        second, _ = await final_for(ws, "second")
+        # Two workers decode them side by side: the answers may come in either order.
+        answers = {m["request_id"]: m for m in (await recv(ws), await recv(ws))}
+        first, second = answers["first"], answers["second"]
     for final in (first, second):
         assert {"capital", "france"} <= set(words(final["text"])) and final["language"] == "en", final
     assert first["audio_ms"] == second["audio_ms"] == round(len(speech[FRANCE]) / BYTES_PER_MS)
@@ -186,7 +203,7 @@ async def test_stream_time_survives_trimming_the_buffer(stt, speech):
 
 # One connection takes every kind of bad input in turn: each is answered with its typed error, in order, and the stream
 # goes on (errors after the first show the connection still reads; the final shows what the buffer kept).
-BAD_INPUTS = [
+BAD_INPUTS: list[tuple[str | bytes, str | None, str | None]] = [
     (b"\x00\x00" * 512, "not_configured", None),
     ('{"type": "stt.begin", "start_ms": 0}', "not_configured", None),
     ('{"type": "stt.commit", "request_id": "early", "start_ms": 0}', "not_configured", "early"),
@@ -219,19 +236,84 @@ async def test_bad_input_gets_a_typed_error_and_the_stream_goes_on(stt):
     assert before == [] and final["audio_ms"] == 100, (before, final)
 
 
-async def test_decode_gate_serves_finals_before_waiting_partials():
-    gate, order = DecodeGate(), []
+class GatedBackend:
+    """A backend whose every call waits until the test opens it; each audio carries its id in its first sample."""
 
-    async def decode(name: str, priority: int) -> None:
-        async with gate.turn(priority):
-            order.append(name)
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[int, ...], bool]] = []
+        self._gates: dict[tuple[int, ...], threading.Event] = {}
+        self._changed = threading.Condition()
 
-    async with gate.turn(PARTIAL):  # a decode in flight; these queue up behind it
-        waiting = [asyncio.create_task(decode(n, p)) for n, p in (("p1", PARTIAL), ("f1", FINAL), ("p2", PARTIAL), ("f2", FINAL))]
-        cancelled = asyncio.create_task(decode("gone", FINAL))
-        await asyncio.sleep(0)  # let them reach the gate (a yield to the loop, not a wait for time)
-        cancelled.cancel()
-    await asyncio.gather(*waiting)
+    def supports_language(self, language: str) -> bool:
+        return True
+
+    def transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
+        raise AssertionError("the scheduler batches")
+
+    def transcribe_batch(self, audios, languages, fallback: bool = True, deliver=None) -> list[Transcript | None]:
+        ids = tuple(int(a[0]) for a in audios)
+        gate = threading.Event()
+        with self._changed:
+            self.calls.append((ids, fallback))
+            self._gates[ids] = gate
+            self._changed.notify_all()
+        assert gate.wait(RECV_TIMEOUT_S)
+        out: list[Transcript | None] = [Transcript(str(i), "en") for i in ids]
+        for i, transcript in enumerate(out):
+            deliver(i, transcript)
+        return out
+
+    async def wait_calls(self, count: int) -> list[tuple[tuple[int, ...], bool]]:
+        def wait() -> list[tuple[tuple[int, ...], bool]]:
+            with self._changed:
+                assert self._changed.wait_for(lambda: len(self.calls) >= count, RECV_TIMEOUT_S), self.calls
+                return list(self.calls)
+
+        return await asyncio.to_thread(wait)
+
+    def open(self, *ids: int) -> None:
+        with self._changed:
+            self._gates[ids].set()
+
+
+def utterance(i: int) -> np.ndarray:
+    return np.full(160, i, dtype=np.float32)
+
+
+async def test_finals_never_wait_for_partials_and_waiting_finals_go_as_one_batch():
+    backend = GatedBackend()
+    decoder = Decoder(backend, workers=2)
+    read_at: list[int] = []  # how many backend calls had started when the waiting partial read its audio
+
+    def newest(i: int):
+        def read() -> np.ndarray:
+            read_at.append(len(backend.calls))
+            return utterance(i)
+
+        return read
+
+    p1 = asyncio.create_task(decoder.decode(newest(1), "en", PARTIAL))
+    await backend.wait_calls(1)
+    p2 = asyncio.create_task(decoder.decode(newest(2), "en", PARTIAL))  # waits: one worker stays free for finals
+    moot = asyncio.create_task(decoder.decode(lambda: None, "en", PARTIAL))
+    f1 = asyncio.create_task(decoder.decode(utterance(10), "en", FINAL))
+    assert (await backend.wait_calls(2))[1] == ((10,), True)  # the free worker, at once
+    f2 = asyncio.create_task(decoder.decode(utterance(11), "en", FINAL))
+    gone = asyncio.create_task(decoder.decode(utterance(99), "en", FINAL))
+    f3 = asyncio.create_task(decoder.decode(utterance(12), "en", FINAL))
+    await asyncio.sleep(0)  # let them reach the queue (a yield to the loop, not a wait for time)
+    gone.cancel()
+    backend.open(1)  # the first partial ends: the waiting finals go before the waiting partial, as one batch
+    assert (await backend.wait_calls(3))[2] == ((11, 12), True)
+    backend.open(10)
+    assert (await backend.wait_calls(4))[3] == ((2,), False)  # a partial never takes the 30 s fallback
+    backend.open(11, 12)
+    backend.open(2)
+    results = await asyncio.gather(p1, p2, moot, f1, f2, f3)
     with pytest.raises(asyncio.CancelledError):
-        await cancelled
-    assert order == ["f1", "f2", "p1", "p2"]
+        await gone
+    assert [r.transcript.text if r.transcript else None for r in results] == ["1", "2", None, "10", "11", "12"]
+    assert [r.batch for r in results[3:]] == [1, 2, 2]
+    assert results[3].queued_s < results[4].queued_s  # f2 waited for a worker; f1 did not
+    assert read_at == [0, 3]  # each partial read its audio when a worker took it
+    assert len(backend.calls) == 4  # the cancelled final and the moot partial never reached the model

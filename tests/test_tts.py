@@ -6,7 +6,7 @@ import asyncio
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 import websockets
@@ -49,7 +49,7 @@ def tts_url(request):
 @dataclass
 class Received:
     at: float  # perf_counter when it arrived
-    message: dict | None = None  # a JSON message, or
+    message: dict = field(default_factory=dict)  # a JSON message (empty for audio), or
     audio: bytes = b""  # a binary frame
 
     @property
@@ -82,7 +82,7 @@ async def receive_until(ws, done_request_id: str) -> list[Received]:
             return got
 
 
-def messages(items: list[Received]) -> list[tuple[str, str, bool | None]]:
+def messages(items: list[Received]) -> list[tuple[str, str | None, bool | None]]:
     return [(i.kind, i.message.get("request_id"), i.message.get("cancelled")) for i in items if i.message]
 
 
@@ -189,7 +189,9 @@ async def test_one_sessions_long_synthesis_does_not_hold_up_another(piper_url):
 def espeak_full_synthesis_seconds(text: str) -> float:
     """How long espeak-ng takes to produce the whole piece: the least a non-streaming service would wait."""
     started = time.perf_counter()
-    subprocess.run(["espeak-ng", "--stdout", "--stdin", "-v", "en-us"], input=text.encode(), capture_output=True, check=True)
+    subprocess.run(
+        ["espeak-ng", "--stdout", "--stdin", "-v", "en-us"], input=text.encode(), capture_output=True, check=True
+    )
     return time.perf_counter() - started
 
 

@@ -127,7 +127,9 @@ def test_audio_streams_while_the_decoder_generates(full_piece):
 def test_cancel_stops_generation_and_the_next_piece_starts_at_once(parler_url, full_piece):
     async def run() -> tuple[Piece, Piece, float]:
         async with websockets.connect(parler_url, max_size=None) as ws:
-            cancelled = await speak(ws, "long", "The quick brown fox jumps over the lazy dog.", cancel_after_first_frame=True)
+            cancelled = await speak(
+                ws, "long", "The quick brown fox jumps over the lazy dog.", cancel_after_first_frame=True
+            )
             since_cancel = time.perf_counter()
             following = await speak(ws, "next", "Hello there.")
             return cancelled, following, following.started + following.frame_times[0] - since_cancel

@@ -14,7 +14,9 @@ from tests.speech import read_pcm16, speak, voiced_span_ms
 @pytest.fixture(scope="module")
 def vad_url():
     port = free_port()
-    with service_process("services.vad", port, {"S2S_VAD_PORT": str(port), "S2S_VAD_MAX_MESSAGE_BYTES": "65536"}):
+    # The fixed-silence mode: these tests check speech start/stop and errors; the smart mode has tests/test_end_of_turn.py.
+    env = {"S2S_VAD_PORT": str(port), "S2S_VAD_MAX_MESSAGE_BYTES": "65536", "S2S_VAD_END_OF_TURN": "silence"}
+    with service_process("services.vad", port, env):
         yield f"ws://127.0.0.1:{port}/v1/vad"
 
 
@@ -23,7 +25,7 @@ async def collect_events(ws, pcm: bytes, frame_bytes: int = 3200) -> list[dict]:
         await ws.send(pcm[i : i + frame_bytes])
     # A marker round trip: an invalid message is answered after every frame before it was processed.
     await ws.send("{}")
-    events = []
+    events: list[dict] = []
     while True:
         event = json.loads(await ws.recv())
         if event["type"] == "error" and event["code"] == "missing_type":

@@ -47,7 +47,9 @@ class VirtualSoundCard:
     env: dict[str, str]
 
     def pactl(self, *args: str) -> str:
-        return subprocess.run(["pactl", *args], env=self.env, check=True, capture_output=True, text=True, timeout=10).stdout
+        return subprocess.run(
+            ["pactl", *args], env=self.env, check=True, capture_output=True, text=True, timeout=10
+        ).stdout
 
     def play_into_mic(self, wav: Path) -> subprocess.Popen:
         """Plays ``wav`` into the virtual microphone in real time (returns the paplay process)."""
@@ -56,7 +58,19 @@ class VirtualSoundCard:
     @contextmanager
     def record_speaker(self, wav: Path, rate: int = 24000) -> Iterator[Path]:
         """Records what is played to the virtual speaker into ``wav`` until the block ends."""
-        cmd = ["parecord", "-d", "vspk.monitor", "--rate", str(rate), "--channels", "1", "--format", "s16le", "--file-format=wav", str(wav)]
+        cmd = [
+            "parecord",
+            "-d",
+            "vspk.monitor",
+            "--rate",
+            str(rate),
+            "--channels",
+            "1",
+            "--format",
+            "s16le",
+            "--file-format=wav",
+            str(wav),
+        ]
         proc = subprocess.Popen(cmd, env=self.env)
         try:
             yield wav
@@ -97,7 +111,17 @@ def virtual_sound_card(root: Path) -> Iterator[VirtualSoundCard]:
         "HOME": str(root),  # the pa client cookie and config stay in the test's directory
     }
     log = root / "pulseaudio.log"
-    cmd = ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no", "--log-target=stderr"]
+    cmd = [
+        "pulseaudio",
+        "-n",
+        "-F",
+        str(script),
+        "--daemonize=no",
+        "--exit-idle-time=-1",
+        "--disallow-exit",
+        "--use-pid-file=no",
+        "--log-target=stderr",
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

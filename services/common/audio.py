@@ -52,7 +52,8 @@ class StreamResampler:
         if self._stream is None:
             return pcm
         samples = np.frombuffer(pcm, dtype="<i2")
-        return self._stream.resample_chunk(samples, last=last).astype("<i2").tobytes()
+        out: np.ndarray = self._stream.resample_chunk(samples, last=last)  # soxr is untyped
+        return out.astype("<i2").tobytes()
 
 
 def resample_pcm16(pcm: bytes, in_rate: int, out_rate: int) -> bytes:

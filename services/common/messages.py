@@ -8,7 +8,7 @@ Binary frames carry PCM16LE mono audio at the rate declared by the stream's ``*.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -54,7 +54,15 @@ class VadPause(Message):
     """Silence reached ``pause_ms`` inside a turn: a hint to start speculative work."""
 
     type: Literal["vad.pause"] = "vad.pause"
-    end_ms: int
+    end_ms: int  # stream time where the silence began (the last voiced audio)
+    end_of_turn: float | None = None  # the semantic end-of-turn model's probability that the turn is complete
+
+
+class VadSpeechResumed(Message):
+    """Speech came back after a ``vad.pause`` within the same turn: speculative work on that pause is moot."""
+
+    type: Literal["vad.speech_resumed"] = "vad.speech_resumed"
+    start_ms: int  # stream time of the voiced audio after the pause
 
 
 class VadSpeechStopped(Message):
@@ -179,14 +187,16 @@ class TtsDone(Message):
 
 # --------------------------------------------------------------------------- unions
 
-VadClientMessage = Annotated[Union[VadStart], Field(discriminator="type")]
-VadServerMessage = Annotated[Union[VadSpeechStarted, VadPause, VadSpeechStopped, ErrorMessage], Field(discriminator="type")]
-SttClientMessage = Annotated[Union[SttStart, SttBegin, SttCommit], Field(discriminator="type")]
-SttServerMessage = Annotated[Union[SttPartial, SttFinal, ErrorMessage], Field(discriminator="type")]
-LlmClientMessage = Annotated[Union[LlmGenerate, LlmCancel], Field(discriminator="type")]
-LlmServerMessage = Annotated[Union[LlmDelta, LlmDone, ErrorMessage], Field(discriminator="type")]
-TtsClientMessage = Annotated[Union[TtsSpeak, TtsCancel], Field(discriminator="type")]
-TtsServerMessage = Annotated[Union[TtsStarted, TtsDone, ErrorMessage], Field(discriminator="type")]
+VadClientMessage = Annotated[VadStart, Field(discriminator="type")]
+VadServerMessage = Annotated[
+    VadSpeechStarted | VadPause | VadSpeechResumed | VadSpeechStopped | ErrorMessage, Field(discriminator="type")
+]
+SttClientMessage = Annotated[SttStart | SttBegin | SttCommit, Field(discriminator="type")]
+SttServerMessage = Annotated[SttPartial | SttFinal | ErrorMessage, Field(discriminator="type")]
+LlmClientMessage = Annotated[LlmGenerate | LlmCancel, Field(discriminator="type")]
+LlmServerMessage = Annotated[LlmDelta | LlmDone | ErrorMessage, Field(discriminator="type")]
+TtsClientMessage = Annotated[TtsSpeak | TtsCancel, Field(discriminator="type")]
+TtsServerMessage = Annotated[TtsStarted | TtsDone | ErrorMessage, Field(discriminator="type")]
 
 VAD_CLIENT = TypeAdapter(VadClientMessage)
 VAD_SERVER = TypeAdapter(VadServerMessage)

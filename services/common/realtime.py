@@ -1,14 +1,13 @@
 """The OpenAI Realtime (GA) dialect the gateway speaks with clients: the subset we implement.
 
 Client events are validated strictly enough to name what is wrong; unknown *fields* are ignored (SDKs send more
-than we use), unknown *types* are an error. Server events are built with ``server_event`` so every one carries an
-``event_id``. Documented in docs/protocol.md.
+than we use), unknown *types* are an error. The server events are typed in ``realtime_server``. Documented in
+docs/protocol.md.
 """
 
 from __future__ import annotations
 
-import itertools
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -42,8 +41,7 @@ class AudioInput(Lenient):
 
 class AudioOutput(Lenient):
     format: AudioFormat | None = None
-    voice: str | None = None
-    speed: float | None = Field(default=None, gt=0.25, le=4.0)
+    voice: str | None = None  # echoed in session.updated; the TTS service's voice is its own setting (S2S_TTS_*)
 
 
 class SessionAudio(Lenient):
@@ -135,66 +133,15 @@ class ResponseCancel(ClientEvent):
 
 
 RealtimeClientEvent = Annotated[
-    Union[
-        SessionUpdate,
-        InputAudioAppend,
-        InputAudioCommit,
-        InputAudioClear,
-        ConversationItemCreate,
-        ConversationItemTruncate,
-        ConversationItemRetrieve,
-        ResponseCreate,
-        ResponseCancel,
-    ],
+    SessionUpdate
+    | InputAudioAppend
+    | InputAudioCommit
+    | InputAudioClear
+    | ConversationItemCreate
+    | ConversationItemTruncate
+    | ConversationItemRetrieve
+    | ResponseCreate
+    | ResponseCancel,
     Field(discriminator="type"),
 ]
 CLIENT_EVENTS = TypeAdapter(RealtimeClientEvent)
-
-# --------------------------------------------------------------------------- server events
-
-SERVER_EVENT_TYPES = (
-    "error",
-    "session.created",
-    "session.updated",
-    "input_audio_buffer.speech_started",
-    "input_audio_buffer.speech_stopped",
-    "input_audio_buffer.committed",
-    "input_audio_buffer.cleared",
-    "conversation.item.added",
-    "conversation.item.done",
-    "conversation.item.truncated",
-    "conversation.item.retrieved",
-    "conversation.item.input_audio_transcription.delta",
-    "conversation.item.input_audio_transcription.completed",
-    "response.created",
-    "response.output_item.added",
-    "response.content_part.added",
-    "response.output_audio.delta",
-    "response.output_audio_transcript.delta",
-    "response.output_audio.done",
-    "response.output_audio_transcript.done",
-    "response.content_part.done",
-    "response.output_item.done",
-    "response.done",
-)
-
-
-class EventIds:
-    """Per-session counter for ids: short, unique within the session, readable in logs."""
-
-    def __init__(self, session_id: str) -> None:
-        self._session_id = session_id
-        self._counter = itertools.count(1)
-
-    def next(self, prefix: str) -> str:
-        return f"{prefix}_{self._session_id}_{next(self._counter)}"
-
-
-def server_event(ids: EventIds, type_: str, **fields: Any) -> dict[str, Any]:
-    assert type_ in SERVER_EVENT_TYPES, type_
-    return {"type": type_, "event_id": ids.next("event"), **fields}
-
-
-def error_event(ids: EventIds, code: str, message: str, event_id: str | None = None, param: str | None = None) -> dict[str, Any]:
-    error = {"type": "invalid_request_error", "code": code, "message": message, "param": param, "event_id": event_id}
-    return server_event(ids, "error", error=error)

@@ -1,4 +1,9 @@
-"""The parts every stage service shares: readiness, /healthz, /metrics, frame intake, uvicorn start."""
+"""The parts every stage service shares: readiness, /healthz, /metrics, frame intake, uvicorn start.
+
+Every stage app is built the same way: settings -> ``backends.get(settings.backend)`` (its registry, see
+services/common/registry.py) -> a ``load`` that builds and warms the backend -> ``create_stage_app``, which loads it in
+the background and hands it to the stream handler once ready.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, WebSocket
@@ -18,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from services.common.messages import ErrorMessage
 from services.common.metrics import Metrics
+from services.common.registry import ConfigError as ConfigError  # re-exported: the gateway raises it too
 from services.common.settings import ServiceSettings
 from services.common.wire import WireError, decode, encode
 
@@ -25,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # uvicorn closes a connection on a frame bigger than this; below it our own limit answers with an error event.
 TRANSPORT_MAX_BYTES = 16 * 1024 * 1024
+
+M = TypeVar("M")  # what the stage loads (its backend) and hands to every stream
 
 
 class Readiness:
@@ -43,18 +51,20 @@ class Readiness:
 def create_stage_app(
     stage: str,
     settings: ServiceSettings,
-    load_model: Callable[[], None],
+    load_model: Callable[[], M],
     ws_path: str,
-    handle_stream: Callable[[WebSocket], Awaitable[None]],
+    handle_stream: Callable[[WebSocket, M], Awaitable[None]],
     metrics: Metrics,
 ) -> FastAPI:
-    """A FastAPI app that loads its model in the background and serves one WebSocket endpoint."""
+    """A FastAPI app that loads its model in the background (``load_model``, in a worker thread) and serves one
+    WebSocket endpoint: ``handle_stream(ws, model)`` once the model is ready, a not_ready error before."""
     readiness = Readiness()
+    loaded: list[M] = []  # the model, once load_model has returned
 
     async def load() -> None:
         started = time.perf_counter()
         try:
-            await asyncio.to_thread(load_model)
+            loaded.append(await asyncio.to_thread(load_model))
         except Exception as exc:  # a broken model must show in /healthz, not kill the server silently
             log.exception("%s: model failed to load", stage)
             readiness.state, readiness.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -76,7 +86,12 @@ def create_stage_app(
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        body = {"stage": stage, "status": readiness.state, "error": readiness.error, "load_seconds": readiness.load_seconds}
+        body = {
+            "stage": stage,
+            "status": readiness.state,
+            "error": readiness.error,
+            "load_seconds": readiness.load_seconds,
+        }
         return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
     @app.get("/metrics")
@@ -90,10 +105,8 @@ def create_stage_app(
             await send(ws, ErrorMessage(code="not_ready", message=f"{stage} model is {readiness.state}"))
             await ws.close(code=1013)
             return
-        try:
-            await handle_stream(ws)
-        except WebSocketDisconnect:
-            pass
+        with suppress(WebSocketDisconnect):
+            await handle_stream(ws, loaded[0])
 
     return app
 
@@ -110,7 +123,9 @@ async def frames(
         text: str | None = event.get("text")
         size = len(data) if data is not None else len(text or "")
         if size > max_bytes:
-            yield ErrorMessage(code="message_too_large", message=f"message of {size} bytes exceeds the {max_bytes}-byte limit")
+            yield ErrorMessage(
+                code="message_too_large", message=f"message of {size} bytes exceeds the {max_bytes}-byte limit"
+            )
             continue
         if data is not None:
             yield data
@@ -140,10 +155,6 @@ async def send_bytes(ws: WebSocket, data: bytes) -> bool:
     except (WebSocketDisconnect, RuntimeError):
         return False
     return True
-
-
-class ConfigError(RuntimeError):
-    """Settings that parse but cannot be served (e.g. a public address without a token)."""
 
 
 def run_service(stage: str, settings_cls: type[ServiceSettings], create_app: Callable[[Any], FastAPI]) -> None:

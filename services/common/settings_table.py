@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+from pydantic_settings import BaseSettings
+
 SERVICES = ("gateway", "vad", "stt", "llm", "tts")
 
 
@@ -11,7 +13,11 @@ def rows() -> list[str]:
     out = ["| variable | default | meaning |", "|---|---|---|"]
     for stage in SERVICES:
         module = importlib.import_module(f"services.{stage}.settings")
-        cls = next(v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings" and isinstance(v, type))
+        cls = next(
+            v
+            for k, v in vars(module).items()
+            if k.endswith("Settings") and k != "ServiceSettings" and isinstance(v, type) and issubclass(v, BaseSettings)
+        )
         prefix = cls.model_config.get("env_prefix", "")
         for name, field in cls.model_fields.items():
             default = field.default if field.default is not None else ""

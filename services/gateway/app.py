@@ -14,8 +14,9 @@ import httpx
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 
-from services.common import realtime as rt
+from services.common import realtime_server as ev
 from services.common.service import ConfigError
+from services.gateway.idle import install_idle_shutdown
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.session import RealtimeSession
 from services.gateway.settings import GatewaySettings
@@ -68,6 +69,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     open_sessions: set[str] = set()
     app = FastAPI(title="s2s gateway")
     app.state.settings = settings
+    install_idle_shutdown(app, settings)  # a deployed pod ends itself without sessions (off unless set)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -77,13 +79,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             async def check(url: str) -> str:
                 try:
                     answer = await http.get(stage_health_url(url))
-                    return answer.json().get("status", "unknown") if answer.headers.get("content-type", "").startswith("application/json") else f"http {answer.status_code}"
+                    return (
+                        answer.json().get("status", "unknown")
+                        if answer.headers.get("content-type", "").startswith("application/json")
+                        else f"http {answer.status_code}"
+                    )
                 except (httpx.HTTPError, ValueError) as exc:
                     return f"unreachable ({type(exc).__name__})"
 
-            states = dict(zip(urls, await asyncio.gather(*(check(u) for u in urls.values()))))
+            states = dict(zip(urls, await asyncio.gather(*(check(u) for u in urls.values())), strict=False))
         ready = all(state == "ready" for state in states.values())
-        return JSONResponse({"status": "ready" if ready else "degraded", "stages": states, "sessions": len(open_sessions)}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "degraded", "stages": states, "sessions": len(open_sessions)},
+            status_code=200 if ready else 503,
+        )
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -98,7 +107,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await ws.accept(subprotocol=subprotocol)
         session_id = f"{next(session_numbers)}{secrets.token_hex(3)}"
         if len(open_sessions) >= settings.max_sessions:
-            await ws.send_json(rt.error_event(rt.EventIds(session_id), "session_limit_reached", f"the server holds its limit of {settings.max_sessions} conversations"))
+            detail = ev.ErrorDetail(
+                code="session_limit_reached",
+                message=f"the server holds its limit of {settings.max_sessions} conversations",
+            )
+            await ws.send_json(ev.to_wire(ev.ErrorEvent(event_id=f"event_{session_id}_1", error=detail)))
             await ws.close(code=1013)
             return
         open_sessions.add(session_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common import realtime_server as ev
 from services.common.messages import ChatMessage
 
 
@@ -16,11 +17,12 @@ class HistoryItem:
     pieces: list[str] = field(default_factory=list)  # assistant: the spoken pieces, in order
     piece_end_ms: list[float] = field(default_factory=list)  # assistant: audio position where each piece ended
     audio_ms: float = 0.0
+    spoken: bool = False  # user: said aloud (its text is a transcript), not typed
 
-    def as_realtime(self) -> dict[str, Any]:
-        kind = "input_text" if self.role == "user" else "output_audio" if self.role == "assistant" else "input_text"
-        part = {"type": kind, "text" if kind == "input_text" else "transcript": self.text}
-        return {"id": self.item_id, "object": "realtime.item", "type": "message", "role": self.role, "status": "completed", "content": [part]}
+    def as_realtime(self) -> ev.Item:
+        if self.role == "user" and self.spoken:
+            return ev.Item.user_audio(self.item_id, self.text)
+        return ev.Item.message(self.item_id, self.role, self.text)
 
 
 class History:
@@ -32,13 +34,18 @@ class History:
     def last_item_id(self) -> str | None:
         return self.items[-1].item_id if self.items else None
 
-    def add(self, item_id: str, role: str, text: str, **audio: Any) -> dict[str, Any]:
-        item = HistoryItem(item_id, role, text, **audio)
-        self.items.append(item)
-        return item.as_realtime()
+    def add(self, item_id: str, role: str, text: str, **audio: Any) -> None:
+        self.items.append(HistoryItem(item_id, role, text, **audio))
 
     def get(self, item_id: str) -> HistoryItem | None:
         return next((item for item in self.items if item.item_id == item_id), None)
+
+    def item(self, item_id: str) -> ev.Item:
+        """The item as the Realtime API shows it (it must exist)."""
+        found = self.get(item_id)
+        if found is None:
+            raise KeyError(item_id)
+        return found.as_realtime()
 
     def messages(self) -> list[ChatMessage]:
         recent = [item for item in self.items if item.text][-self.max_messages :]
@@ -53,7 +60,7 @@ class History:
             return True
         kept: list[str] = []
         start = 0.0
-        for piece, end in zip(item.pieces, item.piece_end_ms):
+        for piece, end in zip(item.pieces, item.piece_end_ms, strict=False):
             if audio_end_ms >= end:
                 kept.append(piece)
             elif audio_end_ms > start:

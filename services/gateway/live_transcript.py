@@ -26,13 +26,15 @@ class LiveTranscript:
         """Takes the next partial of the utterance; returns the delta to show ("" when nothing new is certain)."""
         words = partial.split()
         agreed = 0
-        for old, new in zip(self._previous, words):
+        for old, new in zip(self._previous, words, strict=False):
             if _key(old) != _key(new):
                 break
             agreed += 1
         self._previous = words
         stable = words[:agreed]
-        if len(stable) <= len(self.shown) or [_key(w) for w in stable[: len(self.shown)]] != [_key(w) for w in self.shown]:
+        if len(stable) <= len(self.shown) or [_key(w) for w in stable[: len(self.shown)]] != [
+            _key(w) for w in self.shown
+        ]:
             return ""  # nothing new, or the partials now disagree with what is shown: wait for them to come back
         new_words = stable[len(self.shown) :]
         delta = (" " if self.shown else "") + " ".join(new_words)

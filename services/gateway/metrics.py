@@ -9,7 +9,10 @@ TURN_HISTOGRAMS = {
     "stt_final_ms": ("stt_final_seconds", "STT commit to final transcript."),
     "llm_ttft_ms": ("llm_ttft_seconds", "LLM request to first token."),
     "tts_first_audio_ms": ("tts_first_audio_seconds", "First text piece sent to TTS to its first audio."),
-    "voice_to_voice_ms": ("voice_to_voice_seconds", "Last voiced sample reaching the gateway to first reply audio sent."),
+    "voice_to_voice_ms": (
+        "voice_to_voice_seconds",
+        "Last voiced sample reaching the gateway to first reply audio sent.",
+    ),
 }
 
 

@@ -1,23 +1,50 @@
-"""One assistant reply in flight: its text pieces, audio sent, timings. Pure bookkeeping, no I/O."""
+"""One assistant reply in flight: its text pieces, the audio the client got, timings. Pure bookkeeping, no I/O."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from services.common.audio import StreamResampler
+from services.common.realtime_server import ResponseStatus, ServerEvent, StatusDetails
 from services.gateway.chunking import ClauseChunker
+
+SPANS = {
+    "end_of_turn_ms": ("last_voice", "speech_stopped"),
+    "stt_final_ms": ("stt_commit", "stt_final"),
+    "stt_wait_ms": ("speech_stopped", "stt_final"),
+    "llm_first_clause_ms": ("llm_request", "tts_first_request"),
+    "llm_ttft_ms": ("llm_request", "llm_first_token"),
+    "tts_first_audio_ms": ("tts_first_request", "first_audio_sent"),
+    "voice_to_voice_ms": ("last_voice", "first_audio_sent"),
+    "response_first_audio_ms": ("response_start", "first_audio_sent"),
+    "llm_done_ms": ("response_start", "llm_done"),
+}
+
+REPLY_MARKS = ("response_start", "llm_request", "llm_first_token", "tts_first_request", "first_audio_sent", "llm_done")
+REPLY_SERVICE_MS = ("llm_service_ttft_ms", "tts_service_first_audio_ms")
 
 
 @dataclass
 class TurnClock:
-    """Wall-clock marks of one turn (perf_counter seconds); durations derive from them."""
+    """Marks of one turn (perf_counter seconds, handed in by the caller); durations derive from them."""
 
     marks: dict[str, float] = field(default_factory=dict)
     service_ms: dict[str, float] = field(default_factory=dict)  # compute time the stages report for themselves
 
-    def mark(self, name: str, at: float | None = None) -> None:
-        self.marks.setdefault(name, time.perf_counter() if at is None else at)
+    def mark(self, name: str, at: float) -> None:
+        """The first time ``name`` happened; later calls keep it."""
+        self.marks.setdefault(name, at)
+
+    def set(self, name: str, at: float) -> None:
+        """``name`` happened (again) at ``at``: the latest one counts."""
+        self.marks[name] = at
+
+    def forget_reply(self) -> None:
+        """A speculative reply of this turn was thrown away: the turn's next reply is timed afresh."""
+        for name in REPLY_MARKS:
+            self.marks.pop(name, None)
+        for name in REPLY_SERVICE_MS:
+            self.service_ms.pop(name, None)
 
     def between(self, start: str, end: str) -> float | None:
         if start in self.marks and end in self.marks:
@@ -25,19 +52,8 @@ class TurnClock:
         return None
 
     def report(self) -> dict[str, float]:
-        spans = {
-            "end_of_turn_ms": ("last_voice", "speech_stopped"),
-            "stt_final_ms": ("stt_commit", "stt_final"),
-            "stt_wait_ms": ("speech_stopped", "stt_final"),
-            "llm_first_clause_ms": ("llm_request", "tts_first_request"),
-            "llm_ttft_ms": ("llm_request", "llm_first_token"),
-            "tts_first_audio_ms": ("tts_first_request", "tts_first_audio"),
-            "voice_to_voice_ms": ("last_voice", "first_audio_sent"),
-            "response_first_audio_ms": ("response_start", "first_audio_sent"),
-            "llm_done_ms": ("response_start", "llm_done"),
-        }
         out = {}
-        for name, (start, end) in spans.items():
+        for name, (start, end) in SPANS.items():
             value = self.between(start, end)
             if value is not None:
                 out[name] = round(value, 1)
@@ -46,49 +62,76 @@ class TurnClock:
 
 
 @dataclass
+class Playback:
+    """One reply's audio as the client gets it: what was sent, and what the client can have played by a time.
+
+    Clients play in real time from the first delta, so by ``now`` at most ``now - first_sent_at`` can have been heard;
+    a client that knows better says so with ``conversation.item.truncate``.
+    """
+
+    item_id: str
+    output_rate: int
+    bytes_sent: int = 0
+    first_sent_at: float | None = None
+
+    def sent(self, n_bytes: int, now: float) -> None:
+        if self.first_sent_at is None:
+            self.first_sent_at = now
+        self.bytes_sent += n_bytes
+
+    @property
+    def sent_ms(self) -> float:
+        return self.bytes_sent / 2 / self.output_rate * 1000.0
+
+    def heard_ms(self, now: float) -> float:
+        if self.first_sent_at is None:
+            return 0.0
+        return min(self.sent_ms, max(0.0, (now - self.first_sent_at) * 1000.0))
+
+    def still_playing(self, now: float) -> bool:
+        return self.heard_ms(now) < self.sent_ms
+
+
+@dataclass
 class Reply:
     response_id: str
     item_id: str
-    output_rate: int
+    generation: int  # replies are numbered; a stage message is taken only if it names the current one's requests
     clock: TurnClock
+    playback: Playback
     chunker: ClauseChunker = field(default_factory=ClauseChunker)
     pieces: list[str] = field(default_factory=list)
+    tts_requests: dict[str, int] = field(default_factory=dict)  # tts request id -> piece index
     pieces_done: int = 0
-    pieces_started: int = 0
-    text: str = ""
+    started: list[int] = field(default_factory=list)  # pieces whose audio began, in the order it began
+    ended_at_ms: dict[int, float] = field(default_factory=dict)  # piece -> audio sent when it ended
     llm_done: bool = False
-    closed: bool = False
-    audio_bytes_sent: int = 0
     resampler: StreamResampler | None = None
     playing_piece: int | None = None
-    piece_audio_ms: list[float] = field(default_factory=list)  # audio sent when each piece ended
-    progress: int = 0  # LLM and TTS messages received: a watchdog sees whether the stages still answer
+    progress: int = 0  # LLM and TTS messages received: the watchdog sees whether the stages still answer
+    produced_bytes: int = 0  # reply audio made so far (sent to the client, or held)
+    # A speculative reply, started before the end of the turn was sure: what the client would have been sent, held
+    # back (with the audio bytes of each event) until the turn is confirmed; None once it is live.
+    held: list[tuple[ServerEvent, int]] | None = None
+    speculation_id: str | None = None  # the speculative STT decode the held reply answers
+    pending_finish: tuple[ResponseStatus, StatusDetails | None] | None = None  # it ended while held
 
-    def tts_request_id(self, index: int) -> str:
-        return f"{self.response_id}/{index}"
+    @property
+    def produced_ms(self) -> float:
+        return self.produced_bytes / 2 / self.playback.output_rate * 1000.0
 
-    def piece_index(self, tts_request_id: str) -> int | None:
-        prefix, _, index = tts_request_id.rpartition("/")
-        return int(index) if prefix == self.response_id and index.isdigit() else None
+    def new_piece(self, text: str) -> str:
+        """Adds a piece; returns its TTS request id."""
+        request_id = f"{self.response_id}/{len(self.pieces)}"
+        self.tts_requests[request_id] = len(self.pieces)
+        self.pieces.append(text)
+        return request_id
 
     @property
     def finished(self) -> bool:
         return self.llm_done and self.pieces_done >= len(self.pieces)
 
-    @property
-    def audio_ms_sent(self) -> float:
-        return self.audio_bytes_sent / 2 / self.output_rate * 1000.0
-
     def started_pieces(self) -> tuple[list[str], list[float]]:
-        """Pieces whose audio reached the client, with the audio position where each ended (or where it stopped)."""
-        ends = list(self.piece_audio_ms[: self.pieces_started])
-        if len(ends) < self.pieces_started:
-            ends.append(self.audio_ms_sent)
-        return self.pieces[: len(ends)], ends
-
-    def heard_ms(self, now: float) -> float:
-        """What the client can have played by ``now``: it plays in real time from the first audio delta."""
-        first = self.clock.marks.get("first_audio_sent")
-        if first is None:
-            return 0.0
-        return min(self.audio_ms_sent, max(0.0, (now - first) * 1000.0))
+        """Pieces whose audio went to the client, with the audio position where each ended (or where it stopped)."""
+        made = self.produced_ms
+        return [self.pieces[i] for i in self.started], [self.ended_at_ms.get(i, made) for i in self.started]

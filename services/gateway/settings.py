@@ -23,4 +23,23 @@ class GatewaySettings(ServiceSettings):
         default=150,
         description="Start the STT final decode after this much silence, before the turn is confirmed; reused if the user stays silent (0: off).",
     )
+    speculative_reply: bool = Field(
+        default=True,
+        description="Start the reply on the transcript decoded at a pause, before the turn is confirmed; the client gets it only once the turn ends.",
+    )
     language: str | None = Field(default="en", description="Language hint for STT (None: detect).")
+    idle_shutdown_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="On a RunPod pod: terminate the pod after this many seconds without a session (0: never; the deploy sets it).",
+    )
+    idle_check_interval_s: float = Field(default=5.0, gt=0, description="How often the idle shutdown checks.")
+    runpod_api_url: str = Field(
+        default="https://api.runpod.io", description="RunPod API the idle shutdown calls (REST v2)."
+    )
+    runpod_api_key: str | None = Field(
+        default=None, description="Key for the idle shutdown (None: RUNPOD_API_KEY, the key RunPod puts in the pod)."
+    )
+    runpod_pod_id: str | None = Field(
+        default=None, description="Pod the idle shutdown terminates (None: RUNPOD_POD_ID, which RunPod sets)."
+    )

@@ -16,7 +16,7 @@ from services.common.messages import (
 )
 from services.common.metrics import Metrics
 from services.common.service import create_stage_app, frames, send
-from services.llm.backends import create_backend
+from services.llm.backends import backends
 from services.llm.backends.base import GenerationRequest
 from services.llm.generation import Generation, ModelRunner, Outcome
 from services.llm.settings import LlmSettings
@@ -36,27 +36,34 @@ def build_request(item: LlmGenerate, settings: LlmSettings) -> GenerationRequest
 
 def create_app(settings: LlmSettings | None = None) -> FastAPI:
     settings = settings or LlmSettings()
+    build_backend = backends.get(settings.backend)  # an unknown name stops the service now, with one line
     metrics = Metrics()
-    ttft = metrics.histogram("llm_ttft_seconds", "Request received to first token sent (includes waiting for the model).")
+    ttft = metrics.histogram(
+        "llm_ttft_seconds", "Request received to first token sent (includes waiting for the model)."
+    )
     tokens_total = metrics.counter("llm_tokens_total", "Tokens generated.")
-    requests_total = metrics.counter("llm_requests_total", "Generations finished, by finish reason.", ("finish_reason",))
-    holder: dict[str, ModelRunner] = {}
+    requests_total = metrics.counter(
+        "llm_requests_total", "Generations finished, by finish reason.", ("finish_reason",)
+    )
 
     def on_done(outcome: Outcome) -> None:
         tokens_total.inc(outcome.tokens)
         requests_total.labels(outcome.finish_reason).inc()
 
-    def load_model() -> None:
-        backend = create_backend(settings)
-        backend.load()
+    def load() -> ModelRunner:
+        backend = build_backend(settings)
         if settings.warmup:  # pays the first-call costs (allocations, prompt cache, kernels) before the first user turn
-            warmup = GenerationRequest([{"role": "system", "content": settings.system_prompt}, {"role": "user", "content": "Hi"}], 4, 0.0, settings.seed)
+            warmup = GenerationRequest(
+                [{"role": "system", "content": settings.system_prompt}, {"role": "user", "content": "Hi"}],
+                4,
+                0.0,
+                settings.seed,
+            )
             for _ in backend.generate(warmup, threading.Event()):
                 pass
-        holder["runner"] = ModelRunner(backend, ttft.observe, on_done)
+        return ModelRunner(backend, ttft.observe, on_done)
 
-    async def handle(ws: WebSocket) -> None:
-        runner = holder["runner"]
+    async def handle(ws: WebSocket, runner: ModelRunner) -> None:
         current: tuple[Generation, asyncio.Task[Outcome]] | None = None
 
         async def reply(message: Message) -> bool:
@@ -72,7 +79,10 @@ def create_app(settings: LlmSettings | None = None) -> FastAPI:
                 if isinstance(item, ErrorMessage):
                     await send(ws, item)
                 elif isinstance(item, bytes):
-                    await send(ws, ErrorMessage(code="unexpected_binary", message="the LLM service takes JSON text frames only"))
+                    await send(
+                        ws,
+                        ErrorMessage(code="unexpected_binary", message="the LLM service takes JSON text frames only"),
+                    )
                 elif isinstance(item, LlmGenerate):
                     previous = current[1] if current else None
                     if current:
@@ -86,4 +96,4 @@ def create_app(settings: LlmSettings | None = None) -> FastAPI:
                 current[0].cancel()
                 await current[1]
 
-    return create_stage_app("llm", settings, load_model, "/v1/llm", handle, metrics)
+    return create_stage_app("llm", settings, load, "/v1/llm", handle, metrics)

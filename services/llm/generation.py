@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from services.common.messages import ErrorMessage, LlmDelta, LlmDone, Message
 from services.llm.backends.base import (
@@ -47,7 +47,7 @@ class Generation:
 
 @dataclass
 class Outcome:
-    finish_reason: str
+    finish_reason: Literal["stop", "length", "cancelled", "error"]
     tokens: int
     ttft_ms: float | None
 
@@ -55,7 +55,9 @@ class Outcome:
 class ModelRunner:
     """Owns the backend: at most ``backend.max_parallel`` generations at once, the rest wait in arrival order."""
 
-    def __init__(self, backend: LlmBackend, on_first_token: Callable[[float], None], on_done: Callable[[Outcome], None]) -> None:
+    def __init__(
+        self, backend: LlmBackend, on_first_token: Callable[[float], None], on_done: Callable[[Outcome], None]
+    ) -> None:
         self.backend = backend
         self._turns = asyncio.Semaphore(backend.max_parallel)
         self._executor = ThreadPoolExecutor(backend.max_parallel, thread_name_prefix="llm-generate")
@@ -71,7 +73,14 @@ class ModelRunner:
             finally:
                 self._turns.release()
         self._on_done(outcome)
-        await send(LlmDone(request_id=gen.request_id, finish_reason=outcome.finish_reason, ttft_ms=outcome.ttft_ms, tokens=outcome.tokens))
+        await send(
+            LlmDone(
+                request_id=gen.request_id,
+                finish_reason=outcome.finish_reason,
+                ttft_ms=outcome.ttft_ms,
+                tokens=outcome.tokens,
+            )
+        )
         return outcome
 
     async def _wait_for_turn(self, gen: Generation) -> bool:
@@ -104,7 +113,8 @@ class ModelRunner:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
         worker = loop.run_in_executor(self._executor, self._produce, gen, put)
-        tokens, ttft_ms, finish, failure = 0, None, "stop", None
+        tokens, ttft_ms, failure = 0, None, None
+        finish: Literal["stop", "length"] = "stop"
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, BaseException):
@@ -126,7 +136,9 @@ class ModelRunner:
             await worker  # the model is free again only once the worker thread has let go of it
         if failure is not None:
             code = "context_length_exceeded" if isinstance(failure, ContextOverflow) else "generation_failed"
-            await send(ErrorMessage(code=code, message=f"{type(failure).__name__}: {failure}", request_id=gen.request_id))
+            await send(
+                ErrorMessage(code=code, message=f"{type(failure).__name__}: {failure}", request_id=gen.request_id)
+            )
             return Outcome("error", tokens, ttft_ms)
         return Outcome("cancelled" if gen.cancelled else finish, tokens, ttft_ms)
 

@@ -36,10 +36,12 @@ def plan(host: str, port: int, stage_port_base: int, token: str | None) -> list[
         for stage in STAGES
     ]
     gateway_env = {"S2S_GATEWAY_HOST": host, "S2S_GATEWAY_PORT": str(port)}
-    gateway_env.update({f"S2S_GATEWAY_{stage.upper()}_URL": f"ws://127.0.0.1:{ports[stage]}/v1/{stage}" for stage in STAGES})
+    gateway_env.update(
+        {f"S2S_GATEWAY_{stage.upper()}_URL": f"ws://127.0.0.1:{ports[stage]}/v1/{stage}" for stage in STAGES}
+    )
     if token:
         gateway_env["S2S_GATEWAY_TOKEN"] = token
-    return children + [Child("gateway", "services.gateway", port, gateway_env)]
+    return [*children, Child("gateway", "services.gateway", port, gateway_env)]
 
 
 def endpoint(host: str, port: int) -> str:
@@ -106,13 +108,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1; others need --token)")
     up.add_argument("--port", type=int, default=8000, help="gateway port (default 8000)")
-    up.add_argument("--stage-port-base", type=int, default=8001, help="first stage port: vad, stt, llm, tts follow (0: pick free ports)")
+    up.add_argument(
+        "--stage-port-base",
+        type=int,
+        default=8001,
+        help="first stage port: vad, stt, llm, tts follow (0: pick free ports)",
+    )
     up.add_argument("--token", default=None, help="bearer token clients must send (default: $S2S_GATEWAY_TOKEN)")
     up.add_argument("--health-timeout", type=float, default=600.0, help="seconds to wait for every service to be ready")
     args = parser.parse_args(argv)
     args.token = args.token or os.environ.get("S2S_GATEWAY_TOKEN") or None
     console = Console(highlight=False, soft_wrap=True)
     if not args.token and not is_loopback(args.host):
-        console.print(f"[bold red]error:[/] refusing to listen on {args.host} without a token: pass --token or set S2S_GATEWAY_TOKEN")
+        console.print(
+            f"[bold red]error:[/] refusing to listen on {args.host} without a token: pass --token or set S2S_GATEWAY_TOKEN"
+        )
         sys.exit(2)
     sys.exit(asyncio.run(run_stack(args, console)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -49,9 +50,12 @@ class Supervisor:
     async def start(self) -> None:
         for child in self.children:
             child.process = await asyncio.create_subprocess_exec(
-                child.python, "-m", child.module,
+                child.python,
+                "-m",
+                child.module,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **child.env},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the runner only; it stops children in order
             )
             self._pumps[child.name] = asyncio.create_task(self._pump(child))
@@ -62,7 +66,12 @@ class Supervisor:
         async for raw in child.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             child.tail.append(line)
-            self.console.print(f"[{COLORS.get(child.name, 'white')}]{child.name:>{width}}[/] | {line}", markup=True, highlight=False, soft_wrap=True)
+            self.console.print(
+                f"[{COLORS.get(child.name, 'white')}]{child.name:>{width}}[/] | {line}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
 
     async def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.health_timeout_s
@@ -71,7 +80,9 @@ class Supervisor:
             while pending:
                 self.raise_if_dead()
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"not healthy after {self.health_timeout_s:.0f} s: {', '.join(c.name for c in pending)}")
+                    raise TimeoutError(
+                        f"not healthy after {self.health_timeout_s:.0f} s: {', '.join(c.name for c in pending)}"
+                    )
                 for child in list(pending):
                     try:
                         if (await http.get(child.health_url)).status_code == 200:
@@ -94,11 +105,10 @@ class Supervisor:
         for task in waits:
             task.cancel()
         child = waits[next(iter(done))]
-        try:  # let the dead child's last words reach the console before reporting
+        with contextlib.suppress(asyncio.TimeoutError):  # let the dead child's last words reach the console first
             await asyncio.wait_for(self._pumps[child.name], 2.0)
-        except asyncio.TimeoutError:
-            pass
-        raise ChildDied(child, child.process.returncode if child.process else -1)
+        code = child.process.returncode if child.process else None
+        raise ChildDied(child, -1 if code is None else code)
 
     async def stop(self) -> None:
         # The gateway first so clients see a clean close, then the stages.

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, WebSocket
-from prometheus_client import Histogram
 from pydantic import BaseModel
 
 from services.common.audio import AudioFormatError, pcm16_to_float
@@ -25,9 +24,10 @@ from services.common.messages import (
 )
 from services.common.metrics import Metrics
 from services.common.service import create_stage_app, frames, send
-from services.stt.backend import SAMPLE_RATE, load_backend
+from services.stt.backends import backends
+from services.stt.backends.base import SAMPLE_RATE
 from services.stt.buffer import StreamBuffer
-from services.stt.scheduler import FINAL, PARTIAL, Decoder
+from services.stt.scheduler import FINAL, PARTIAL, Decoded, Decoder
 from services.stt.settings import SttSettings
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,42 @@ PAUSE_PROBE_MS = 150
 SILENCE_RMS = 10 ** (-45 / 20)  # -45 dBFS
 
 
+class SttMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self.final_seconds = metrics.histogram(
+            "stt_final_seconds", "Decode time of final transcripts (model time, not queueing)."
+        )
+        self.partial_seconds = metrics.histogram("stt_partial_seconds", "Decode time of partial transcripts.")
+        self.queued_seconds = metrics.histogram(
+            "stt_queued_seconds", "From a request to a worker taking it (waiting for other decodes).", ("kind",)
+        )
+        self.decodes = metrics.counter(
+            "stt_decodes",
+            "Transcripts by how they were decoded: short (the speech's own frames) or full (30 s).",
+            ("path",),
+        )
+        self.fallbacks = metrics.counter(
+            "stt_short_decode_fallbacks",
+            "Short decodes a guard did not trust, decoded again on the 30 s window.",
+            ("guard",),
+        )
+
+    def count(self, decoded: Decoded) -> None:
+        transcript = decoded.transcript
+        if transcript is not None:
+            self.decodes.labels("short" if transcript.short else "full").inc()
+            if transcript.guard is not None:
+                self.fallbacks.labels(transcript.guard).inc()
+
+
 class SttSession:
     """One connection: its stream (audio by stream time, language, open utterance) and the decodes it started."""
 
-    def __init__(self, ws: WebSocket, decoder: Decoder, settings: SttSettings, final_seconds: Histogram, partial_seconds: Histogram) -> None:
+    def __init__(self, ws: WebSocket, decoder: Decoder, settings: SttSettings, metrics: SttMetrics) -> None:
         self._ws = ws
         self._decoder = decoder
         self._settings = settings
-        self._final_seconds = final_seconds
-        self._partial_seconds = partial_seconds
+        self._metrics = metrics
         self._send_lock = asyncio.Lock()  # finals, partials and errors are sent from different tasks
         self._tasks: set[asyncio.Task[None]] = set()
         self.buffer: StreamBuffer | None = None  # None until stt.start
@@ -121,13 +148,17 @@ class SttSession:
         buffer = self.buffer
         assert buffer is not None
         if commit.end_ms is not None and commit.end_ms < commit.start_ms:
-            await self.error("invalid_range", f"end_ms {commit.end_ms} is before start_ms {commit.start_ms}", commit.request_id)
+            await self.error(
+                "invalid_range", f"end_ms {commit.end_ms} is before start_ms {commit.start_ms}", commit.request_id
+            )
             return
         start, end = buffer.clip_ms(commit.start_ms, commit.end_ms)
         if end <= start:
             wanted = f"[{commit.start_ms}, {'newest' if commit.end_ms is None else commit.end_ms})"
             held = f"[{buffer.start_ms}, {buffer.end_ms})"
-            await self.error("invalid_range", f"range {wanted} ms holds no audio; the buffer holds {held} ms", commit.request_id)
+            await self.error(
+                "invalid_range", f"range {wanted} ms holds no audio; the buffer holds {held} ms", commit.request_id
+            )
             return
         audio = buffer.read(start, end)  # a copy: later audio or trimming does not change what this commit decodes
         if not commit.keep_open:
@@ -162,38 +193,50 @@ class SttSession:
         return bool(len(newest)) and float(np.sqrt(np.mean(newest * newest))) > SILENCE_RMS
 
     async def _final(self, request_id: str, audio: np.ndarray, language: str | None) -> None:
-        asked = time.perf_counter()
         try:
-            async with self._decoder.turn(FINAL):
-                queued = time.perf_counter() - asked  # waiting for a decode already running (a partial, another stream)
-                transcript, seconds = await self._decoder.decode(audio, language)
+            decoded = await self._decoder.decode(audio, language, FINAL)
         except Exception as exc:  # a failed decode is this request's error, not the connection's end
             log.exception("stt: final decode failed")
             await self.error("decode_failed", f"{type(exc).__name__}: {exc}", request_id)
             return
         finally:
             self._finals_pending -= 1
-        self._final_seconds.observe(seconds)
+        transcript = decoded.transcript
+        assert transcript is not None  # finals fall back to the 30 s window rather than give none
+        self._metrics.final_seconds.observe(decoded.decode_s)
+        self._metrics.queued_seconds.labels("final").observe(decoded.queued_s)
+        self._metrics.count(decoded)
         audio_ms = round(len(audio) * 1000 / SAMPLE_RATE)
-        final = SttFinal(request_id=request_id, text=transcript.text, language=transcript.language, audio_ms=audio_ms, decode_ms=round(seconds * 1000, 1), queued_ms=round(queued * 1000, 1))
+        final = SttFinal(
+            request_id=request_id,
+            text=transcript.text,
+            language=transcript.language,
+            audio_ms=audio_ms,
+            decode_ms=round(decoded.decode_s * 1000, 1),
+            queued_ms=round(decoded.queued_s * 1000, 1),  # waiting for a free worker (other streams' decodes)
+        )
         await self.send(final)
 
     async def _partial_transcript(self, start_ms: int, epoch: int, language: str | None) -> None:
+        def newest_audio() -> np.ndarray | None:
+            """The utterance's audio when a worker takes the partial, not when it was asked for; None: moot."""
+            if epoch != self._epoch or self.buffer is None:
+                return None  # committed or restarted while waiting for the model
+            start, end = self.buffer.clip_ms(start_ms, None)
+            return self.buffer.read(start, end) if end > start else None
+
         try:
-            async with self._decoder.turn(PARTIAL):
-                if epoch != self._epoch or self.buffer is None:
-                    return  # committed or restarted while waiting for the model: the partial is moot
-                start, end = self.buffer.clip_ms(start_ms, None)
-                if end <= start:
-                    return
-                # The newest audio at the moment the model is free, not when the partial was asked for.
-                transcript, seconds = await self._decoder.decode(self.buffer.read(start, end), language)
+            decoded = await self._decoder.decode(newest_audio, language, PARTIAL)
         except Exception:  # partials are best-effort
             log.exception("stt: partial decode failed")
             return
-        self._partial_seconds.observe(seconds)
+        if decoded.transcript is None:
+            return  # moot, or a short decode the guards did not trust (partials never take the 30 s path)
+        self._metrics.partial_seconds.observe(decoded.decode_s)
+        self._metrics.queued_seconds.labels("partial").observe(decoded.queued_s)
+        self._metrics.count(decoded)
         if epoch == self._epoch:  # after a commit the final supersedes it
-            await self.send(SttPartial(start_ms=start_ms, text=transcript.text))
+            await self.send(SttPartial(start_ms=start_ms, text=decoded.transcript.text))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
@@ -204,22 +247,26 @@ class SttSession:
 
 def create_app(settings: SttSettings | None = None) -> FastAPI:
     settings = settings or SttSettings()
+    build_backend = backends.get(settings.backend)  # an unknown name stops the service now, with one line
     metrics = Metrics()
-    final_seconds = metrics.histogram("stt_final_seconds", "Decode time of final transcripts (model time, not queueing).")
-    partial_seconds = metrics.histogram("stt_partial_seconds", "Decode time of partial transcripts.")
-    holder: dict[str, Decoder] = {}
+    stt_metrics = SttMetrics(metrics)
+    workers = settings.decode_workers()
 
-    def load_model() -> None:
-        backend = load_backend(settings)
-        backend.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32), settings.language)  # warm-up: 1 s of silence
-        holder["decoder"] = Decoder(backend)
+    def load() -> Decoder:
+        backend = build_backend(settings)
+        # Warm-up, on every worker at once: 1 s of silence (which also takes the short decode's fallback path).
+        with ThreadPoolExecutor(workers) as pool:
+            silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+            list(pool.map(lambda _: backend.transcribe(silence, settings.language), range(workers)))
+        log.info("stt: %d decode worker(s), %d thread(s) each", workers, settings.decode_threads())
+        return Decoder(backend, workers)
 
-    async def handle(ws: WebSocket) -> None:
-        session = SttSession(ws, holder["decoder"], settings, final_seconds, partial_seconds)
+    async def handle(ws: WebSocket, decoder: Decoder) -> None:
+        session = SttSession(ws, decoder, settings, stt_metrics)
         try:
             async for item in frames(ws, STT_CLIENT, settings.max_message_bytes):
                 await session.on_item(item)
         finally:
             await session.close()
 
-    return create_stage_app("stt", settings, load_model, "/v1/stt", handle, metrics)
+    return create_stage_app("stt", settings, load, "/v1/stt", handle, metrics)

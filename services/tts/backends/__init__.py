@@ -1,29 +1,33 @@
-"""TTS backends by name, imported only when chosen (each pulls in its own heavy dependencies)."""
+"""TTS backends by name (S2S_TTS_BACKEND). Each factory imports its module only when that backend is chosen.
+
+parler needs its own virtualenv/image (it pins transformers 4.46.1); elsewhere choosing it fails as BackendUnavailable.
+"""
 
 from __future__ import annotations
 
-import importlib
-
+from services.common.registry import Registry
 from services.tts.backends.base import TtsBackend
 from services.tts.settings import TtsSettings
 
-# name -> "module:Class". parler's module ships only in images built with the parler extra.
-BACKENDS = {
-    "piper": "services.tts.backends.piper:PiperBackend",
-    "espeak": "services.tts.backends.espeak:EspeakBackend",
-    "parler": "services.tts.backends.parler:ParlerBackend",
-}
+backends: Registry[TtsSettings, TtsBackend] = Registry("TTS backend", "S2S_TTS_BACKEND")
 
 
-def load_backend(settings: TtsSettings) -> TtsBackend:
-    """Imports the configured backend and loads its model (slow: call it from a worker thread)."""
-    target = BACKENDS.get(settings.backend)
-    if target is None:
-        raise ValueError(f"unknown TTS backend {settings.backend!r}; choose one of {sorted(BACKENDS)}")
-    module_name, class_name = target.split(":")
-    try:
-        backend: TtsBackend = getattr(importlib.import_module(module_name), class_name)(settings)
-    except ModuleNotFoundError as exc:  # the module itself, or a package its constructor imports lazily
-        missing = f"its module {module_name}" if exc.name == module_name else f"package {exc.name!r}"
-        raise RuntimeError(f"TTS backend {settings.backend!r} is not installed in this image: {missing} is missing") from exc
-    return backend
+@backends.register("piper")
+def _piper(settings: TtsSettings) -> TtsBackend:
+    from services.tts.backends.piper import PiperBackend
+
+    return PiperBackend(settings)
+
+
+@backends.register("espeak")
+def _espeak(settings: TtsSettings) -> TtsBackend:
+    from services.tts.backends.espeak import EspeakBackend
+
+    return EspeakBackend(settings)
+
+
+@backends.register("parler")
+def _parler(settings: TtsSettings) -> TtsBackend:
+    from services.tts.backends.parler import ParlerBackend
+
+    return ParlerBackend(settings)

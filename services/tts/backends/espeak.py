@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import struct
 import subprocess
@@ -69,7 +70,8 @@ class EspeakBackend(TtsBackend):
         # stderr is dropped: an unread pipe could fill and stall espeak (the load-time probe reports its errors).
         proc = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
-            assert proc.stdin is not None and proc.stdout is not None
+            # Buffered pipes (Popen's default): read1 hands over what espeak has written so far, without waiting for more.
+            assert proc.stdin is not None and isinstance(proc.stdout, io.BufferedReader)
             proc.stdin.write(text.encode("utf-8"))
             proc.stdin.close()
             rate = read_wav_header(proc.stdout)

@@ -122,7 +122,8 @@ class ParlerBackend(TtsBackend):
                 try:
                     with torch.inference_mode():
                         self._model.generate(**kwargs)
-                except BaseException as exc:  # re-raised in the reader's thread; end the stream so it doesn't wait forever
+                except BaseException as exc:
+                    # Re-raised in the reader's thread; end the stream so it doesn't wait forever.
                     failure.append(exc)
                     streamer.on_finalized_audio(np.zeros(0, dtype=np.float32), stream_end=True)
 

@@ -1,25 +1,16 @@
-"""VAD backends: a model that scores 32 ms chunks, one state per stream. Loaded lazily."""
+"""silero-vad 6 on onnxruntime (CPU): the ONNX file from the silero-vad wheel, without the wheel's torch."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 
-CHUNK_SAMPLES = 512  # silero's chunk at 16 kHz: 32 ms
-CONTEXT_SAMPLES = 64
-SAMPLE_RATE = 16000
+from services.vad.backends.base import SAMPLE_RATE
 
-
-class VadStream(Protocol):
-    def probability(self, chunk: np.ndarray) -> float:
-        """Speech probability of one CHUNK_SAMPLES float32 chunk."""
-
-
-class VadModel(Protocol):
-    def new_stream(self) -> VadStream: ...
+CONTEXT_SAMPLES = 64  # silero 5+ prepends the previous chunk's last 64 samples to each chunk
 
 
 def embedded_silero_path() -> Path:
@@ -31,7 +22,7 @@ def embedded_silero_path() -> Path:
 
 
 class SileroStream:
-    def __init__(self, session) -> None:
+    def __init__(self, session: Any) -> None:
         self._session = session
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)
@@ -56,12 +47,3 @@ class SileroModel:
 
     def new_stream(self) -> SileroStream:
         return SileroStream(self._session)
-
-
-BACKENDS = {"silero": SileroModel}
-
-
-def load_backend(name: str, model_path: str | None) -> VadModel:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown VAD backend {name!r}; choose one of {sorted(BACKENDS)}")
-    return BACKENDS[name](model_path)
