@@ -18,9 +18,18 @@ SPANS = {
     "voice_to_voice_ms": ("last_voice", "first_audio_sent"),
     "response_first_audio_ms": ("response_start", "first_audio_sent"),
     "llm_done_ms": ("response_start", "llm_done"),
+    "reply_held_ms": ("response_start", "released"),  # a speculative reply: started, then held until the turn ended
 }
 
-REPLY_MARKS = ("response_start", "llm_request", "llm_first_token", "tts_first_request", "first_audio_sent", "llm_done")
+REPLY_MARKS = (
+    "response_start",
+    "llm_request",
+    "llm_first_token",
+    "tts_first_request",
+    "first_audio_sent",
+    "llm_done",
+    "released",
+)
 REPLY_SERVICE_MS = ("llm_service_ttft_ms", "tts_service_first_audio_ms")
 
 

@@ -109,6 +109,7 @@ class Replier:
         if reply is None or reply.held is None:
             return
         held, reply.held = reply.held, None
+        reply.clock.mark("released", now)
         self.playback = reply.playback
         for event, audio_bytes in held:
             if audio_bytes:

@@ -247,6 +247,10 @@ def test_a_held_reply_is_released_when_the_pause_ends_the_turn():
     assert done.response.status == "completed" and done.response.id == held.request_id
     # The reply's audio reached the client only now: voice-to-voice counts from the last voice to the release.
     assert done.timings["voice_to_voice_ms"] >= 250
+    assert (
+        done.timings["reply_held_ms"] >= 250
+        and done.timings["response_first_audio_ms"] == done.timings["reply_held_ms"]
+    )
     assert not sent(out, LlmGenerate)
 
 
