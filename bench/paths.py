@@ -18,8 +18,9 @@ from tests.procs import free_port, service_process
 from tests.speech import read_pcm16, speak
 
 PATHS: dict[str, dict[str, str]] = {
-    # All three of issue 13's features on; the VAD's end-of-turn model is not the default (see docs/performance.md).
-    "new": {"S2S_VAD_END_OF_TURN": "smart"},
+    # All three of issue 13's features on; the end-of-turn model and the speculative reply are not the defaults (see
+    # docs/performance.md).
+    "new": {"S2S_VAD_END_OF_TURN": "smart", "S2S_GATEWAY_SPECULATIVE_REPLY": "true"},
     "old": {
         "S2S_STT_SHORT_DECODE": "false",
         "S2S_VAD_END_OF_TURN": "silence",

@@ -23,8 +23,10 @@ class GatewaySettings(ServiceSettings):
         default=150,
         description="Start the STT final decode after this much silence, before the turn is confirmed; reused if the user stays silent (0: off).",
     )
+    # Off by default for now: with the speaker echoing into the microphone (tests/test_mic_client.py's echo test) a
+    # second, self-made interruption followed in 3 of 4 runs with it on, 0 of 3 off; the cause is not found yet.
     speculative_reply: bool = Field(
-        default=True,
+        default=False,
         description="Start the reply on the transcript decoded at a pause, before the turn is confirmed; the client gets it only once the turn ends.",
     )
     language: str | None = Field(default="en", description="Language hint for STT (None: detect).")

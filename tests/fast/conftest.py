@@ -56,6 +56,7 @@ def gateway(fakes: FakeStages) -> Iterator[Gateway]:
         "S2S_GATEWAY_TOKEN": token,
         "S2S_GATEWAY_STAGE_TIMEOUT_S": str(STAGE_TIMEOUT_S),
         "S2S_GATEWAY_CONNECT_TIMEOUT_S": "3",
+        "S2S_GATEWAY_SPECULATIVE_REPLY": "true",  # off by default for now; this tier covers it
         **{f"S2S_GATEWAY_{stage.upper()}_URL": url for stage, url in fakes.urls().items()},
     }
     proc, log = start_logged([sys.executable, "-m", "services.gateway"], env)

@@ -40,7 +40,9 @@ class Driver:
 
     def __init__(self, **config: Any) -> None:
         self.config = SessionState(**config)
-        self.machine = TurnMachine(self.config, GatewaySettings(stage_timeout_s=30, speculative_pause_ms=150), Ids("t"))
+        self.machine = TurnMachine(
+            self.config, GatewaySettings(stage_timeout_s=30, speculative_pause_ms=150, speculative_reply=True), Ids("t")
+        )
         self.now = 100.0
         self.log: list[Command] = []
 

@@ -43,7 +43,9 @@ class Observer:
 
     def __init__(self, turn_detection: bool) -> None:
         config = SessionState(turn_detection=rt.TurnDetection() if turn_detection else None)
-        self.machine = TurnMachine(config, GatewaySettings(stage_timeout_s=5, speculative_pause_ms=150), Ids("p"))
+        self.machine = TurnMachine(
+            config, GatewaySettings(stage_timeout_s=5, speculative_pause_ms=150, speculative_reply=True), Ids("p")
+        )
         self.now = 0.0
         self.input_ms = 0.0
         self.open: set[str] = set()
