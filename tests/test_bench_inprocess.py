@@ -138,6 +138,7 @@ def test_an_unspeakable_first_piece_is_passed_over_to_the_next(monkeypatch: pyte
 
 def test_a_reply_started_at_the_pause_is_heard_when_the_turn_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     """The decode at the pause is back 256 ms before the turn ends: the reply starts then, held until the end."""
+    monkeypatch.setenv("S2S_GATEWAY_SPECULATIVE_REPLY", "true")  # off by default for now
     turn, stt, llm, tts = run_turn(monkeypatch, SPOKEN, stt_s=0.02)
     assert len(stt.calls) == 1 and llm.pulled == [5]
     assert tts.texts == ["Paris is the capital."] and tts.stops[0].is_set()  # it went on while held, as the service's

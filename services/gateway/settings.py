@@ -23,8 +23,8 @@ class GatewaySettings(ServiceSettings):
         default=150,
         description="Start the STT final decode after this much silence, before the turn is confirmed; reused if the user stays silent (0: off).",
     )
-    # Off by default for now: with the speaker echoing into the microphone (tests/test_mic_client.py's echo test) a
-    # second, self-made interruption followed in 3 of 4 runs with it on, 0 of 3 off; the cause is not found yet.
+    # Off by default for now, until a second interruption in the echo-loop test (tests/test_mic_client.py) is
+    # understood: seen in 3 of 4 runs with it on, and in 1 CI run with it off too.
     speculative_reply: bool = Field(
         default=False,
         description="Start the reply on the transcript decoded at a pause, before the turn is confirmed; the client gets it only once the turn ends.",
