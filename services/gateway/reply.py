@@ -105,7 +105,6 @@ class Playback:
 class Reply:
     response_id: str
     item_id: str
-    generation: int  # replies are numbered; a stage message is taken only if it names the current one's requests
     clock: TurnClock
     playback: Playback
     chunker: ClauseChunker = field(default_factory=ClauseChunker)

@@ -1,8 +1,8 @@
 """The assistant's side of the turn machine: one reply at a time, from LLM tokens to TTS pieces to audio at the client.
 
 Pure like the machine that owns it: it appends commands to the machine's list and reads the time it is handed.
-A reply is numbered (its generation); stage messages are taken only when they name the current reply's requests, so
-whatever a cancelled reply's stages still send is dropped by comparison.
+Stage messages are taken only when they name a request of the reply in flight (its response id, or a TTS request id in
+its table), so whatever a cancelled reply's stages still send is dropped by comparison.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ class Replier:
         self.stage_timeout_s = stage_timeout_s
         self.reply: Reply | None = None
         self.playback: Playback | None = None  # the last reply's audio, while the client may still be playing it
-        self.generation = 0
         self._watch_progress = -1
 
     def emit(self, event: ev.ServerEvent) -> None:
@@ -64,9 +63,8 @@ class Replier:
     ) -> None:
         """Starts a reply. ``speculative`` = (STT request id, transcript): the user's turn is not over yet, so the
         transcript is not in the history; everything the client would see is held until ``release``."""
-        self.generation += 1
         response_id, item_id = self.ids.next("resp"), self.ids.next("item")
-        reply = Reply(response_id, item_id, self.generation, clock, Playback(item_id, self.config.output_rate))
+        reply = Reply(response_id, item_id, clock, Playback(item_id, self.config.output_rate))
         self.reply = reply
         system = instructions or self.config.instructions
         messages = ([ChatMessage(role="system", content=system)] if system else []) + self.history.messages()
