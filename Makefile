@@ -13,7 +13,7 @@ PARLER_STAMP := $(PARLER_VENV)/.installed
 # The all-in-one image's name:tag is the deploy module's image setting: the same variable, the same default.
 S2S_DEPLOY_IMAGE ?= $(shell sed -n 's/^DEFAULT_IMAGE = "\(.*\)"$$/\1/p' deploy/settings.py)
 
-.PHONY: help install run test test-fast lint bench client deploy-runpod destroy-runpod status-runpod parler-venv images up clean
+.PHONY: help install run test test-fast lint bench eval client deploy-runpod destroy-runpod status-runpod parler-venv images images-cpu test-containers up clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test-fast: $(STAMP) ## the gateway's fast tier: real gateway, scripted fake stag
 bench: $(STAMP) ## latency targets (voice-to-voice, stages, STT decode + WER, end of turn, 4 sessions): new vs old path (ARGS="--turns 4" for a smoke run)
 	$(PY) -m bench $(ARGS)
 
+eval: $(STAMP) ## answer quality: spoken questions (5 voices) through the stack, judged; JSON in bench/results/, table in docs/quality.md (ARGS="--row NAME:S2S_X=Y" per model choice)
+	$(PY) -m bench.eval --output bench/results/eval.json --doc docs/quality.md $(ARGS)
+
 client: $(STAMP) ## talk through the microphone (a WAV file: ARGS="--input question.wav --output reply.wav")
 	$(PY) -m client $(ARGS)
 
@@ -69,16 +72,20 @@ $(PARLER_STAMP): requirements/parler.txt
 parler-venv: $(PARLER_STAMP) ## the parler-tts TTS virtualenv (.venv-parler: ~2 min, 7.6 GB; it pins transformers 4.46.1)
 
 images: ## build every service's CPU and CUDA images and the all-in-one image (tag: S2S_DEPLOY_IMAGE)
-	docker build -f services/vad/Dockerfile -t s2s-vad:cpu .
+	for service in vad stt llm tts; do docker build -f services/$$service/Dockerfile -t s2s-$$service:cpu . || exit 1; done
 	docker build -f services/gateway/Dockerfile -t s2s-gateway .
-	for stage in stt llm tts; do \
-	  docker build -f services/$$stage/Dockerfile --target cpu -t s2s-$$stage:cpu . && \
-	  docker build -f services/$$stage/Dockerfile --target cuda -t s2s-$$stage:cuda . || exit 1; \
-	done
+	for stage in stt llm tts; do docker build -f services/$$stage/Dockerfile.cuda -t s2s-$$stage:cuda . || exit 1; done
 	docker build -f deploy/Dockerfile -t "$(S2S_DEPLOY_IMAGE)" .
 
-up: ## run the five services in containers: docker compose up (CPU; GPU: see docs/containers.md)
-	docker compose up --build $(ARGS)
+# Compose needs a token to read docker-compose.yml even to build; building does not use it.
+images-cpu: ## build the five CPU images that `docker compose up` runs (docker compose build)
+	S2S_GATEWAY_TOKEN=$${S2S_GATEWAY_TOKEN:-unused-by-the-build} docker compose build
+
+test-containers: $(STAMP) images-cpu ## the container tier on a real Docker engine: compose up --wait, ask through the gateway, scale stt/tts to 2, ask again, down -v
+	S2S_TEST_CONTAINERS=1 $(PY) -m pytest tests/containers $(ARGS)
+
+up: ## run the five services in containers: docker compose up --build --wait (CPU; GPU: see docs/containers.md)
+	docker compose up --build --wait $(ARGS)
 
 clean: ## remove the virtualenvs and caches
 	rm -rf $(VENV) $(PARLER_VENV) .pytest_cache build *.egg-info

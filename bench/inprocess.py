@@ -25,6 +25,7 @@ from services.gateway.ids import Ids
 from services.gateway.machine import TurnMachine
 from services.gateway.session_state import SessionState
 from services.gateway.settings import GatewaySettings
+from services.gateway.vad_start import vad_start
 from services.llm.app import build_request
 from services.llm.backends import backends as llm_backends
 from services.llm.backends.base import GenerationRequest
@@ -34,9 +35,8 @@ from services.stt.settings import SttSettings
 from services.tts.backends import backends as tts_backends
 from services.tts.cleanup import clean_for_speech, is_speakable
 from services.tts.settings import TtsSettings
-from services.vad.app import CHUNK_MS, VadStreamSession
+from services.vad.app import CHUNK_MS, VadStreamSession, config_for
 from services.vad.backends import backends as vad_backends
-from services.vad.segmenter import SegmenterConfig
 from services.vad.settings import VadSettings
 
 
@@ -72,13 +72,10 @@ class InProcessPipeline:
         hi = [{"role": "system", "content": self.llm_settings.system_prompt}, {"role": "user", "content": "Hi"}]
         deque(self.llm.generate(GenerationRequest(hi, 4, 0.0, self.llm_settings.seed), threading.Event()), 0)
         self.tts.warm_up()
-        # What the gateway's vad.start asks for (a new session's turn detection), completed with the VAD's settings.
-        td, vs, pause_ms = SessionState().turn_detection, self.vad_settings, self.gateway_settings.speculative_pause_ms
-        assert td is not None
-        silence, pad = td.silence_duration_ms, td.prefix_padding_ms
-        pause_ms = pause_ms if pause_ms and pause_ms < (silence or 10_000) else 0
-        silence, pad = vs.min_silence_ms if silence is None else silence, vs.speech_pad_ms if pad is None else pad
-        self.vad_config = SegmenterConfig(td.threshold or vs.threshold, silence, pad, pause_ms, vs.min_speech_ms)
+        # What the gateway's vad.start asks for (a new session's turn detection), completed with the VAD's settings
+        # exactly as the VAD service does (its end-of-turn mode included).
+        start = vad_start(SessionState().turn_detection, self.gateway_settings.speculative_pause_ms)
+        self.vad_config = config_for(self.vad_settings, start)
 
     def turn(self, pcm16k: bytes) -> InProcessTurn:
         return _Run(self, pcm16k).run()

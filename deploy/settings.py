@@ -88,7 +88,7 @@ class DeploySettings(BaseSettings):
         default_factory=dict, description='Extra environment for the pod, e.g. {"S2S_LLM_MODEL": "..."} (JSON object).'
     )
     forward_env_prefixes: list[str] = Field(
-        default_factory=lambda: ["S2S_VAD_", "S2S_STT_", "S2S_LLM_", "S2S_TTS_"],
+        default_factory=lambda: ["S2S_PRESET", "S2S_VAD_", "S2S_STT_", "S2S_LLM_", "S2S_TTS_"],
         description="Local environment variables with these prefixes (model settings) are copied into the pod, "
         "except *_HOST and *_PORT.",
     )

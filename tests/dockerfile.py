@@ -1,8 +1,8 @@
 """Reads a Dockerfile the way `docker build` does, enough to run an image's CMD as a plain process and check it.
 
 Handles what our Dockerfiles use: line continuations, comments, global ARG defaults in FROM, named stages that build
-on earlier ones (ENV, CMD, HEALTHCHECK, USER and copied files are inherited), ENV key=value lists, exec-form CMD and
-HEALTHCHECK, COPY from the build context, VOLUME.
+on earlier ones (ENV, CMD, HEALTHCHECK, USER, RUNs and copied files are inherited), ENV key=value lists, exec-form CMD
+and HEALTHCHECK, COPY from the build context and from other stages (--from), VOLUME.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class Stage:
     copies: list[tuple[list[str], str]] = field(default_factory=list)  # (sources in the build context, destination)
     runs: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    parent: str | None = None  # the earlier stage this one is FROM, if any
+    copies_from: list[str] = field(default_factory=list)  # the stages it COPY --from=s (this stage's own COPYs only)
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -64,7 +66,7 @@ def parse(path: Path) -> dict[str, Stage]:
             base = _substitute(parts[0], global_args)
             stage_name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
             parent = stages.get(base)
-            stage = Stage(name=stage_name, base=parent.base if parent else base)
+            stage = Stage(name=stage_name, base=parent.base if parent else base, parent=base if parent else None)
             if parent:  # FROM an earlier stage: it starts from that stage's state
                 stage.env, stage.cmd, stage.healthcheck = dict(parent.env), parent.cmd, parent.healthcheck
                 stage.healthcheck_options, stage.user = dict(parent.healthcheck_options), parent.user
@@ -91,7 +93,9 @@ def parse(path: Path) -> dict[str, Stage]:
             stage.healthcheck, stage.healthcheck_options = json.loads(rest[4:]), options
         elif keyword == "USER":
             stage.user = rest
-        elif keyword == "COPY" and not rest.startswith("--from"):
+        elif keyword == "COPY" and rest.startswith("--from="):
+            stage.copies_from.append(rest.split()[0].removeprefix("--from="))
+        elif keyword == "COPY":
             parts = [p for p in shlex.split(rest) if not p.startswith("--")]
             stage.copies.append((parts[:-1], parts[-1]))
         elif keyword == "RUN":

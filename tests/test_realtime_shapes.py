@@ -38,6 +38,8 @@ ALLOWED_EXTRAS = {
 RID, IID, UID = "resp_s1_7", "item_s1_8", "item_s1_5"
 TRANSCRIPT = "Paris is the capital of France."
 AUDIO = "AAABAAIA/v8="  # base64 PCM16LE
+CALL_ITEM, CALL_ID, ARGS = "item_s1_11", "call_abc123", '{"city": "Paris"}'
+WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 
 
 def _session(**overrides: Any) -> ev.SessionBody:
@@ -85,6 +87,40 @@ EXAMPLES: list[ev.ServerEvent] = [
     ev.ResponseDone(response=_response("cancelled", ev.StatusDetails.cancelled("turn_detected"))),
     ev.ResponseDone(response=_response("cancelled", ev.StatusDetails.cancelled("client_cancelled"))),
     ev.ResponseDone(response=_response("failed", ev.StatusDetails.failed("llm_lost", "lost the llm service"))),
+    # Text replies (output_modalities ["text"]) and function calls.
+    ev.SessionUpdated(
+        session=_session(
+            output_modalities=["text"],
+            tools=[rt.FunctionTool(name="get_weather", description="The weather.", parameters=WEATHER_SCHEMA)],
+            tool_choice=rt.ToolChoiceFunction(name="get_weather"),
+        )
+    ),
+    ev.OutputItemAdded(response_id=RID, item=ev.Item.message(IID, "assistant", "", status="in_progress", spoken=False)),
+    ev.ContentPartAdded(response_id=RID, item_id=IID, part=ev.ContentPart(type="text", text="")),
+    ev.OutputTextDelta(response_id=RID, item_id=IID, delta="Paris "),
+    ev.OutputTextDone(response_id=RID, item_id=IID, text=TRANSCRIPT),
+    ev.ContentPartDone(response_id=RID, item_id=IID, part=ev.ContentPart(type="text", text=TRANSCRIPT)),
+    ev.OutputItemDone(response_id=RID, item=ev.Item.message(IID, "assistant", TRANSCRIPT, spoken=False)),
+    ev.OutputItemAdded(
+        response_id=RID, item=ev.Item.function_call(CALL_ITEM, CALL_ID, "get_weather", "", status="in_progress")
+    ),
+    ev.FunctionCallArgumentsDelta(response_id=RID, item_id=CALL_ITEM, call_id=CALL_ID, delta=ARGS),
+    ev.FunctionCallArgumentsDone(
+        response_id=RID, item_id=CALL_ITEM, call_id=CALL_ID, name="get_weather", arguments=ARGS
+    ),
+    ev.OutputItemDone(response_id=RID, item=ev.Item.function_call(CALL_ITEM, CALL_ID, "get_weather", ARGS)),
+    ev.ResponseDone(
+        response=ev.ResponseBody(
+            id=RID, status="completed", output=[ev.Item.function_call(CALL_ITEM, CALL_ID, "get_weather", ARGS)]
+        )
+    ),
+    ev.ItemAdded(
+        item=ev.Item.function_call_output("item_s1_12", CALL_ID, '{"sky": "sunny"}'), previous_item_id=CALL_ITEM
+    ),
+    ev.ItemDone(
+        item=ev.Item.function_call_output("item_s1_12", CALL_ID, '{"sky": "sunny"}'), previous_item_id=CALL_ITEM
+    ),
+    ev.ItemRetrieved(item=ev.Item.function_call(CALL_ITEM, CALL_ID, "get_weather", ARGS)),
 ]
 for number, example in enumerate(EXAMPLES, start=1):
     example.event_id = f"event_s1_{number}"
@@ -163,6 +199,15 @@ def test_item_parts_follow_the_role():
         ev.Item(id="i", role="system", content=[ev.ContentPart(type="input_audio", transcript="hi")])
     with pytest.raises(ValidationError):
         ev.Item.message("i", "robot", "hi")
+    assert ev.Item.message("i", "assistant", "yes", spoken=False).content == [
+        ev.ContentPart(type="output_text", text="yes")
+    ]
+    with pytest.raises(ValidationError, match="function_call item has"):  # a call has no role or content
+        ev.Item(id="i", type="function_call", role="assistant", call_id="c", name="f", arguments="{}")
+    with pytest.raises(ValidationError, match="function_call_output item has"):
+        ev.Item(id="i", type="function_call_output", call_id="c")
+    with pytest.raises(ValidationError, match="message item has"):  # a message needs its role
+        ev.Item(id="i", content=[])
 
 
 def test_shapes_ga_rejects_are_refused_when_built():

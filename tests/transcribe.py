@@ -24,5 +24,12 @@ def transcribe(pcm16: bytes, rate: int) -> str:
     return " ".join(s.text.strip() for s in segments)
 
 
+def transcribe_detect(pcm16: bytes, rate: int, language: str | None = None) -> tuple[str, str]:
+    """(text, language): Whisper base detects the language itself (unless given), as a listener of any language would."""
+    audio = np.frombuffer(resample_pcm16(pcm16, rate, 16000), dtype="<i2").astype(np.float32) / 32768.0
+    segments, info = _model().transcribe(audio, language=language, beam_size=5)
+    return " ".join(s.text.strip() for s in segments), info.language
+
+
 def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())

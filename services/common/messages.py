@@ -8,7 +8,7 @@ Binary frames carry PCM16LE mono audio at the rate declared by the stream's ``*.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -112,14 +112,41 @@ class SttFinal(Message):
     audio_ms: int
     decode_ms: float
     queued_ms: float = 0.0  # time the request waited for the model (a decode already running)
+    # Whisper's confidence: mean token log-probability and no-speech probability (None: the backend does not say).
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
 
 
 # --------------------------------------------------------------------------- LLM
 
 
+class ToolCall(BaseModel):
+    """A call the model made: ``arguments`` is the JSON text of its arguments object."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
 class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
+    """A turn of the conversation. An assistant turn may hold ``tool_calls``; a ``tool`` turn is one call's result
+    (``tool_call_id`` names the call, ``content`` is its output)."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class ToolSpec(BaseModel):
+    """A function the model may call (the Realtime API's flat ``{type: "function", name, ...}`` form)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["function"] = "function"
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
 class LlmGenerate(Message):
@@ -130,6 +157,8 @@ class LlmGenerate(Message):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    tools: list[ToolSpec] | None = None  # functions the model may call instead of (or after) answering
+    tool_choice: str | None = None  # "auto" (default), "none", "required", or the name of one function
 
 
 class LlmCancel(Message):
@@ -143,10 +172,20 @@ class LlmDelta(Message):
     text: str
 
 
+class LlmToolCall(Message):
+    """The model called a function: sent as soon as the call is complete, before ``llm.done``."""
+
+    type: Literal["llm.tool_call"] = "llm.tool_call"
+    request_id: str
+    call_id: str
+    name: str
+    arguments: str  # JSON text of the arguments object
+
+
 class LlmDone(Message):
     type: Literal["llm.done"] = "llm.done"
     request_id: str
-    finish_reason: Literal["stop", "length", "cancelled", "error"]
+    finish_reason: Literal["stop", "length", "cancelled", "error", "tool_calls"]
     ttft_ms: float | None = None
     tokens: int = 0
 
@@ -160,6 +199,9 @@ class TtsSpeak(Message):
     type: Literal["tts.speak"] = "tts.speak"
     request_id: str
     text: str = Field(min_length=1, max_length=4000)
+    # ISO 639-1 code of the text (None: the voice's own). A language the service's voice can't speak is spoken by a
+    # fallback voice for it where the service has one (S2S_TTS_LANGUAGE_FALLBACK), else by its voice anyway.
+    language: str | None = Field(default=None, min_length=2, max_length=12)
 
 
 class TtsCancel(Message):
@@ -194,7 +236,7 @@ VadServerMessage = Annotated[
 SttClientMessage = Annotated[SttStart | SttBegin | SttCommit, Field(discriminator="type")]
 SttServerMessage = Annotated[SttPartial | SttFinal | ErrorMessage, Field(discriminator="type")]
 LlmClientMessage = Annotated[LlmGenerate | LlmCancel, Field(discriminator="type")]
-LlmServerMessage = Annotated[LlmDelta | LlmDone | ErrorMessage, Field(discriminator="type")]
+LlmServerMessage = Annotated[LlmDelta | LlmToolCall | LlmDone | ErrorMessage, Field(discriminator="type")]
 TtsClientMessage = Annotated[TtsSpeak | TtsCancel, Field(discriminator="type")]
 TtsServerMessage = Annotated[TtsStarted | TtsDone | ErrorMessage, Field(discriminator="type")]
 

@@ -33,10 +33,18 @@ class TurnDetection(Lenient):
     interrupt_response: bool = True
 
 
+class Transcription(Lenient):
+    """``audio.input.transcription``: only ``language`` is used (an ISO-639-1 code pins it; null: detect per turn)."""
+
+    language: str | None = Field(
+        default=None, min_length=2, max_length=12, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]+)*$"
+    )
+
+
 class AudioInput(Lenient):
     format: AudioFormat | None = None
     turn_detection: TurnDetection | None = Field(default_factory=TurnDetection)
-    transcription: dict[str, Any] | None = None
+    transcription: Transcription | None = None
 
 
 class AudioOutput(Lenient):
@@ -49,6 +57,28 @@ class SessionAudio(Lenient):
     output: AudioOutput | None = None
 
 
+class FunctionTool(Lenient):
+    """A function the model may call: ``{type: "function", name, description, parameters}`` (JSON schema)."""
+
+    type: Literal["function"] = "function"
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolChoiceFunction(Lenient):
+    type: Literal["function"] = "function"
+    name: str
+
+
+ToolChoice = Literal["auto", "none", "required"] | ToolChoiceFunction
+
+
+def tool_choice_name(choice: ToolChoice | None) -> str | None:
+    """The stage protocol's form: "auto", "none", "required" or a function's name."""
+    return choice.name if isinstance(choice, ToolChoiceFunction) else choice
+
+
 class SessionConfig(Lenient):
     """What ``session.update`` may set; ``None`` leaves a field as it was."""
 
@@ -58,6 +88,8 @@ class SessionConfig(Lenient):
     output_modalities: list[Literal["audio", "text"]] | None = None
     audio: SessionAudio | None = None
     max_output_tokens: int | Literal["inf"] | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: ToolChoice | None = None
 
 
 # --------------------------------------------------------------------------- client events
@@ -92,10 +124,16 @@ class ContentPart(Lenient):
 
 
 class ConversationItem(Lenient):
+    """A message, or a function call (``call_id``, ``name``, ``arguments``) or its result (``call_id``, ``output``)."""
+
     id: str | None = None
-    type: Literal["message"] = "message"
+    type: Literal["message", "function_call", "function_call_output"] = "message"
     role: Literal["user", "assistant", "system"] = "user"
     content: list[ContentPart] = Field(default_factory=list)
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
 
     def text(self) -> str:
         return " ".join((part.text or part.transcript or "") for part in self.content).strip()
@@ -119,7 +157,13 @@ class ConversationItemRetrieve(ClientEvent):
 
 
 class ResponseOptions(Lenient):
+    """Per-response overrides of the session's settings (``None``: the session's)."""
+
     instructions: str | None = None
+    output_modalities: list[Literal["audio", "text"]] | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: ToolChoice | None = None
+    max_output_tokens: int | Literal["inf"] | None = None
 
 
 class ResponseCreate(ClientEvent):

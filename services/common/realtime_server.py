@@ -16,24 +16,32 @@ allows, where GA takes 24000 only. Documented in docs/protocol.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Self, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     TypeAdapter,
-    model_serializer,
     model_validator,
 )
+
+from services.common.realtime_session import AudioFormatBody as AudioFormatBody
+from services.common.realtime_session import AudioInputBody as AudioInputBody
+from services.common.realtime_session import AudioOutputBody as AudioOutputBody
+from services.common.realtime_session import ErrorDetail as ErrorDetail
+from services.common.realtime_session import FunctionToolBody as FunctionToolBody
+from services.common.realtime_session import Modality as Modality
+from services.common.realtime_session import SessionAudioBody as SessionAudioBody
+from services.common.realtime_session import SessionBody as SessionBody
+from services.common.realtime_session import ToolChoiceFunctionBody as ToolChoiceFunctionBody
+from services.common.realtime_session import TranscriptionUsage as TranscriptionUsage
+from services.common.realtime_session import TurnDetectionBody as TurnDetectionBody
+from services.common.realtime_session import WireModel as WireModel
 
 Role = Literal["user", "assistant", "system"]
 ItemStatus = Literal["completed", "incomplete", "in_progress"]
 ResponseStatus = Literal["in_progress", "completed", "cancelled", "failed", "incomplete"]
 CancelReason = Literal["turn_detected", "client_cancelled", "max_output_tokens", "content_filter"]
 ItemPartType = Literal["input_text", "input_audio", "output_text", "output_audio"]
-Modality = Literal["audio", "text"]
 ResponsePartType = Literal["audio", "text"]  # the part of response.content_part.* (GA names it apart from items')
 
 # Which part kinds each role's message may hold (GA: system input_text; user input_text/input_audio; assistant output_*).
@@ -44,29 +52,7 @@ ROLE_PARTS: dict[str, frozenset[str]] = {
 }
 
 
-class WireModel(BaseModel):
-    """Strict on what we build (a misspelt field is an error), and writes ``None`` only where ``keep_null`` says."""
-
-    model_config = ConfigDict(extra="forbid")
-    keep_null: ClassVar[frozenset[str]] = frozenset()
-
-    @model_serializer(mode="wrap")
-    def _drop_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {key: value for key, value in data.items() if value is not None or key in self.keep_null}
-
-
 # --------------------------------------------------------------------------- bodies
-
-
-class ErrorDetail(WireModel):
-    keep_null = frozenset({"code", "param", "event_id"})
-
-    type: str = "invalid_request_error"
-    code: str | None = None
-    message: str
-    param: str | None = None
-    event_id: str | None = None  # the client event that caused it
 
 
 class ContentPart(WireModel):
@@ -78,28 +64,59 @@ class ContentPart(WireModel):
 
 
 class Item(WireModel):
+    """A message (``role``, ``content``), a function call (``call_id``, ``name``, ``arguments``) or a call's result
+    (``call_id``, ``output``): GA's three item kinds, each with only its own fields."""
+
     id: str
     object: Literal["realtime.item"] = "realtime.item"
-    type: Literal["message"] = "message"
-    role: Role
+    type: Literal["message", "function_call", "function_call_output"] = "message"
+    role: Role | None = None
     status: ItemStatus = "completed"
-    content: list[ContentPart] = Field(default_factory=list)
+    content: list[ContentPart] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
 
     @model_validator(mode="after")
-    def _parts_fit_role(self) -> Self:
-        wrong = [part.type for part in self.content if part.type not in ROLE_PARTS[self.role]]
-        if wrong:
-            raise ValueError(f"a {self.role} message cannot hold {wrong} parts (GA: {sorted(ROLE_PARTS[self.role])})")
+    def _fields_fit_kind(self) -> Self:
+        fields = {"role", "content"} if self.type == "message" else {"call_id", "name", "arguments"}
+        if self.type == "function_call_output":
+            fields = {"call_id", "output"}
+        given = {
+            name
+            for name in ("role", "content", "call_id", "name", "arguments", "output")
+            if getattr(self, name) is not None
+        }
+        if given != fields:
+            raise ValueError(f"a {self.type} item has {sorted(fields)}, not {sorted(given)}")
+        if self.role is not None:
+            wrong = [part.type for part in self.content or [] if part.type not in ROLE_PARTS[self.role]]
+            if wrong:
+                allowed = sorted(ROLE_PARTS[self.role])
+                raise ValueError(f"a {self.role} message cannot hold {wrong} parts (GA: {allowed})")
         return self
 
     @classmethod
-    def message(cls, item_id: str, role: str, text: str, status: str = "completed") -> Self:
-        """A text message as GA shows it: user/system text is ``input_text``, the assistant's is spoken audio."""
-        if role == "assistant":
+    def message(cls, item_id: str, role: str, text: str, status: str = "completed", spoken: bool = True) -> Self:
+        """A text message as GA shows it: user/system text is ``input_text``; the assistant's is spoken audio
+        (``output_audio``), or ``output_text`` when it was a text reply (``spoken=False``)."""
+        if role == "assistant" and spoken:
             part: dict[str, Any] = {"type": "output_audio", "transcript": text}
+        elif role == "assistant":
+            part = {"type": "output_text", "text": text}
         else:
             part = {"type": "input_text", "text": text}
         return cls.model_validate({"id": item_id, "role": role, "status": status, "content": [part]})
+
+    @classmethod
+    def function_call(cls, item_id: str, call_id: str, name: str, arguments: str, status: str = "completed") -> Self:
+        data = {"id": item_id, "type": "function_call", "status": status}
+        return cls.model_validate(data | {"call_id": call_id, "name": name, "arguments": arguments})
+
+    @classmethod
+    def function_call_output(cls, item_id: str, call_id: str, output: str) -> Self:
+        return cls.model_validate({"id": item_id, "type": "function_call_output", "call_id": call_id, "output": output})
 
     @classmethod
     def user_audio(cls, item_id: str, transcript: str | None, status: str = "completed") -> Self:
@@ -138,55 +155,6 @@ class ResponseBody(WireModel):
     status: ResponseStatus
     status_details: StatusDetails | None = None
     output: list[Item] = Field(default_factory=list)
-
-
-class AudioFormatBody(WireModel):
-    type: Literal["audio/pcm"] = "audio/pcm"
-    rate: int = 24000
-
-
-class TurnDetectionBody(WireModel):
-    type: Literal["server_vad", "semantic_vad"] = "server_vad"
-    threshold: float | None = None
-    prefix_padding_ms: int | None = None
-    silence_duration_ms: int | None = None
-    create_response: bool = True
-    interrupt_response: bool = True
-
-
-class AudioInputBody(WireModel):
-    keep_null = frozenset({"turn_detection"})
-
-    format: AudioFormatBody = Field(default_factory=AudioFormatBody)
-    turn_detection: TurnDetectionBody | None = Field(default_factory=TurnDetectionBody)  # None: manual turns
-
-
-class AudioOutputBody(WireModel):
-    format: AudioFormatBody = Field(default_factory=AudioFormatBody)
-    voice: str = "default"
-
-
-class SessionAudioBody(WireModel):
-    input: AudioInputBody = Field(default_factory=AudioInputBody)
-    output: AudioOutputBody = Field(default_factory=AudioOutputBody)
-
-
-class SessionBody(WireModel):
-    type: Literal["realtime"] = "realtime"
-    object: Literal["realtime.session"] = "realtime.session"
-    id: str
-    model: str
-    output_modalities: list[Modality] = Field(default_factory=lambda: list[Modality](["audio"]))
-    instructions: str = ""
-    audio: SessionAudioBody = Field(default_factory=SessionAudioBody)
-    max_output_tokens: int | Literal["inf"] = "inf"
-
-
-class TranscriptionUsage(WireModel):
-    """GA requires usage on a completed transcription; ours is billed by audio duration."""
-
-    type: Literal["duration"] = "duration"
-    seconds: float = Field(ge=0.0)
 
 
 # --------------------------------------------------------------------------- events
@@ -339,6 +307,35 @@ class OutputAudioTranscriptDone(ResponsePartEvent):
     transcript: str
 
 
+class OutputTextDelta(ResponsePartEvent):
+    type: Literal["response.output_text.delta"] = "response.output_text.delta"
+    delta: str
+
+
+class OutputTextDone(ResponsePartEvent):
+    type: Literal["response.output_text.done"] = "response.output_text.done"
+    text: str
+
+
+class FunctionCallArgumentsDelta(ServerEvent):
+    type: Literal["response.function_call_arguments.delta"] = "response.function_call_arguments.delta"
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    call_id: str
+    delta: str
+
+
+class FunctionCallArgumentsDone(ServerEvent):
+    type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    call_id: str
+    name: str
+    arguments: str
+
+
 class ContentPartDone(PartEvent):
     type: Literal["response.content_part.done"] = "response.content_part.done"
 
@@ -378,6 +375,10 @@ ServerEventUnion = Annotated[
         | OutputAudioTranscriptDelta
         | OutputAudioDone
         | OutputAudioTranscriptDone
+        | OutputTextDelta
+        | OutputTextDone
+        | FunctionCallArgumentsDelta
+        | FunctionCallArgumentsDone
         | ContentPartDone
         | OutputItemDone
         | ResponseDone

@@ -29,8 +29,11 @@ from services.common.wire import WireError, decode, encode
 
 log = logging.getLogger(__name__)
 
+SESSION_LIMIT = "session_limit_reached"  # the error code of a stage (or gateway) at its limit of sessions
+
 # uvicorn closes a connection on a frame bigger than this; below it our own limit answers with an error event.
 TRANSPORT_MAX_BYTES = 16 * 1024 * 1024
+STARTUP_FAILURE = 3  # uvicorn's exit code when the server cannot start
 
 M = TypeVar("M")  # what the stage loads (its backend) and hands to every stream
 
@@ -42,6 +45,7 @@ class Readiness:
         self.state = "loading"
         self.error: str | None = None
         self.load_seconds: float | None = None
+        self.on_failure: Callable[[], None] | None = None  # serve() ends the process: a dead model is no service
 
     @property
     def ready(self) -> bool:
@@ -68,6 +72,8 @@ def create_stage_app(
         except Exception as exc:  # a broken model must show in /healthz, not kill the server silently
             log.exception("%s: model failed to load", stage)
             readiness.state, readiness.error = "failed", f"{type(exc).__name__}: {exc}"
+            if readiness.on_failure is not None:
+                readiness.on_failure()
             return
         readiness.load_seconds = time.perf_counter() - started
         readiness.state = "ready"
@@ -84,6 +90,9 @@ def create_stage_app(
     app.state.settings = settings
     app.state.metrics = metrics
 
+    streams = [0]  # sessions served now (the gateway's pool reads it with the limit from /healthz)
+    limit = settings.max_sessions
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         body = {
@@ -91,6 +100,8 @@ def create_stage_app(
             "status": readiness.state,
             "error": readiness.error,
             "load_seconds": readiness.load_seconds,
+            "sessions": streams[0],
+            "max_sessions": limit or None,
         }
         return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
@@ -100,15 +111,34 @@ def create_stage_app(
 
     @app.websocket(ws_path)
     async def stream(ws: WebSocket) -> None:
-        await ws.accept()
-        if not readiness.ready:
-            await send(ws, ErrorMessage(code="not_ready", message=f"{stage} model is {readiness.state}"))
-            await ws.close(code=1013)
+        if limit and streams[0] >= limit:  # checked and counted with no await between: sessions cannot slip past
+            await refuse_full(ws, stage, limit)
             return
-        with suppress(WebSocketDisconnect):
-            await handle_stream(ws, loaded[0])
+        streams[0] += 1
+        try:
+            await ws.accept()
+            if not readiness.ready:
+                await send(ws, ErrorMessage(code="not_ready", message=f"{stage} model is {readiness.state}"))
+                await ws.close(code=1013)
+                return
+            with suppress(WebSocketDisconnect):
+                await handle_stream(ws, loaded[0])
+        finally:
+            streams[0] -= 1
 
     return app
+
+
+async def refuse_full(ws: WebSocket, stage: str, limit: int) -> None:
+    """HTTP 503 before the upgrade, naming session_limit_reached (the gateway then tries another replica); a server
+    without the denial extension accepts, sends the same code as an error message and closes (1013: try later)."""
+    error = ErrorMessage(code=SESSION_LIMIT, message=f"{stage} serves its limit of {limit} sessions")
+    try:
+        await ws.send_denial_response(JSONResponse(error.model_dump(), status_code=503))
+    except RuntimeError:
+        await ws.accept()
+        await send(ws, error)
+        await ws.close(code=1013)
 
 
 async def frames(
@@ -176,9 +206,11 @@ def run_service(stage: str, settings_cls: type[ServiceSettings], create_app: Cal
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """uvicorn until SIGTERM/SIGINT; a stage whose model fails to load stops and exits 1 with the reason (after the
+    traceback in its log), so that whatever runs it (compose's `restart:`, the runner) sees it die."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # health polls would drown the turn logs
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -188,3 +220,13 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         ws_ping_interval=20,
         ws_ping_timeout=60,
     )
+    server = uvicorn.Server(config)
+    readiness = getattr(app.state, "readiness", None)
+    if isinstance(readiness, Readiness):
+        readiness.on_failure = lambda: setattr(server, "should_exit", True)
+    with suppress(KeyboardInterrupt):
+        server.run()
+    if isinstance(readiness, Readiness) and readiness.state == "failed":
+        sys.exit(f"{app.title}: model failed to load: {readiness.error}")
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)  # as uvicorn.run: the port could not be bound, or the lifespan failed

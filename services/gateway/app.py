@@ -9,15 +9,18 @@ import ipaddress
 import itertools
 import logging
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 
 from services.common import realtime_server as ev
-from services.common.service import ConfigError
+from services.common.service import SESSION_LIMIT, ConfigError
 from services.gateway.idle import install_idle_shutdown
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.replicas import StagePools
 from services.gateway.session import RealtimeSession
 from services.gateway.settings import GatewaySettings
 from services.gateway.web import mount_web
@@ -41,11 +44,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def stage_health_url(ws_url: str) -> str:
-    base = ws_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
-    return base.split("/v1/", 1)[0] + "/healthz"
-
-
 def presented_token(ws: WebSocket) -> tuple[str | None, str | None]:
     """The client's token and, for browsers, the subprotocol to echo back."""
     auth = ws.headers.get("authorization", "")
@@ -67,30 +65,35 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     metrics = GatewayMetrics()
     session_numbers = itertools.count(1)
     open_sessions: set[str] = set()
-    app = FastAPI(title="s2s gateway")
+    pools = StagePools(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await pools.resolve()  # the dns+ pools have their replicas before the first session
+        task = asyncio.create_task(pools.run(), name="stage-pools")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    app = FastAPI(title="s2s gateway", lifespan=lifespan)
     app.state.settings = settings
+    app.state.pools = pools
     install_idle_shutdown(app, settings)  # a deployed pod ends itself without sessions (off unless set)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        urls = {"vad": settings.vad_url, "stt": settings.stt_url, "llm": settings.llm_url, "tts": settings.tts_url}
-        async with httpx.AsyncClient(timeout=2.0) as http:
-
-            async def check(url: str) -> str:
-                try:
-                    answer = await http.get(stage_health_url(url))
-                    return (
-                        answer.json().get("status", "unknown")
-                        if answer.headers.get("content-type", "").startswith("application/json")
-                        else f"http {answer.status_code}"
-                    )
-                except (httpx.HTTPError, ValueError) as exc:
-                    return f"unreachable ({type(exc).__name__})"
-
-            states = dict(zip(urls, await asyncio.gather(*(check(u) for u in urls.values())), strict=False))
-        ready = all(state == "ready" for state in states.values())
+        async with httpx.AsyncClient() as http:
+            await pools.check(http)  # fresh answers, which the pools take too
+        ready, states, replicas = pools.report()
         return JSONResponse(
-            {"status": "ready" if ready else "degraded", "stages": states, "sessions": len(open_sessions)},
+            {
+                "status": "ready" if ready else "degraded",
+                "stages": states,
+                "replicas": replicas,
+                "sessions": len(open_sessions),
+            },
             status_code=200 if ready else 503,
         )
 
@@ -108,7 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         session_id = f"{next(session_numbers)}{secrets.token_hex(3)}"
         if len(open_sessions) >= settings.max_sessions:
             detail = ev.ErrorDetail(
-                code="session_limit_reached",
+                code=SESSION_LIMIT,
                 message=f"the server holds its limit of {settings.max_sessions} conversations",
             )
             await ws.send_json(ev.to_wire(ev.ErrorEvent(event_id=f"event_{session_id}_1", error=detail)))
@@ -117,7 +120,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         open_sessions.add(session_id)
         metrics.sessions.inc()
         try:
-            await RealtimeSession(ws, session_id, settings, metrics, ws.query_params.get("model", MODEL_NAME)).run()
+            model = ws.query_params.get("model", MODEL_NAME)
+            await RealtimeSession(ws, session_id, settings, metrics, model, pools.handles).run()
         except Exception:  # one broken session must not take others down; log it with its id
             log.exception("session %s failed", session_id)
         finally:

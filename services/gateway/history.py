@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.common import realtime_server as ev
-from services.common.messages import ChatMessage
+from services.common.messages import ChatMessage, ToolCall
 
 
 @dataclass
@@ -18,11 +18,20 @@ class HistoryItem:
     piece_end_ms: list[float] = field(default_factory=list)  # assistant: audio position where each piece ended
     audio_ms: float = 0.0
     spoken: bool = False  # user: said aloud (its text is a transcript), not typed
+    written: bool = False  # assistant: a text reply (output_modalities ["text"]), not spoken
+    kind: str = "message"  # or "function_call" (call_id, name, arguments), "function_call_output" (call_id, text)
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
 
     def as_realtime(self) -> ev.Item:
+        if self.kind == "function_call":
+            return ev.Item.function_call(self.item_id, self.call_id, self.name, self.arguments)
+        if self.kind == "function_call_output":
+            return ev.Item.function_call_output(self.item_id, self.call_id, self.text)
         if self.role == "user" and self.spoken:
             return ev.Item.user_audio(self.item_id, self.text)
-        return ev.Item.message(self.item_id, self.role, self.text)
+        return ev.Item.message(self.item_id, self.role, self.text, spoken=not self.written)
 
 
 class History:
@@ -47,9 +56,34 @@ class History:
             raise KeyError(item_id)
         return found.as_realtime()
 
+    def add_call(self, item_id: str, call_id: str, name: str, arguments: str) -> None:
+        self.items.append(
+            HistoryItem(item_id, "assistant", "", kind="function_call", call_id=call_id, name=name, arguments=arguments)
+        )
+
+    def add_call_output(self, item_id: str, call_id: str, output: str) -> None:
+        self.items.append(HistoryItem(item_id, "tool", output, kind="function_call_output", call_id=call_id))
+
     def messages(self) -> list[ChatMessage]:
-        recent = [item for item in self.items if item.text][-self.max_messages :]
-        return [ChatMessage(role=item.role, content=item.text) for item in recent]  # type: ignore[arg-type]
+        """The recent conversation for the LLM: a function call joins the assistant message before it (or starts
+        one), its output is a ``tool`` message; a window never starts with an output whose call it cut off."""
+        recent = [item for item in self.items if item.text or item.kind != "message"][-self.max_messages :]
+        while recent and recent[0].kind == "function_call_output":
+            recent.pop(0)
+        out: list[ChatMessage] = []
+        for item in recent:
+            if item.kind == "function_call":
+                call = ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
+                last = out[-1] if out else None
+                if last is not None and last.role == "assistant":
+                    last.tool_calls = [*(last.tool_calls or []), call]
+                else:
+                    out.append(ChatMessage(role="assistant", tool_calls=[call]))
+            elif item.kind == "function_call_output":
+                out.append(ChatMessage(role="tool", content=item.text, tool_call_id=item.call_id))
+            else:
+                out.append(ChatMessage(role=item.role, content=item.text))  # type: ignore[arg-type]
+        return out
 
     def truncate(self, item_id: str, audio_end_ms: float) -> bool:
         """Keeps only the text the user heard: whole pieces before ``audio_end_ms``, and the heard share of the next."""

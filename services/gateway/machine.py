@@ -41,8 +41,10 @@ from services.gateway.commands import (
     StartTimer,
     TimerFired,
 )
+from services.gateway.hearing import unclear_reason
 from services.gateway.history import History
 from services.gateway.ids import Ids
+from services.gateway.items import create_item
 from services.gateway.reply import TurnClock
 from services.gateway.replying import WATCHDOG, Replier
 from services.gateway.session_state import SessionState
@@ -68,7 +70,9 @@ class TurnMachine:
         self._awaiting_final: str | None = None  # the STT request whose result ends the turn
         self._commits = 0
         self._reply_wanted = False  # a reply is due once the transcript arrives or the reply in flight ends
+        self._script: str | None = None  # what the next reply says instead of asking the LLM (a request to repeat)
         self._manual_start_ms = 0.0
+        self._options: rt.ResponseOptions | None = None  # the pending response.create's own settings
         self._out: list[Command] = []
 
     # ------------------------------------------------------------------ entry point
@@ -279,9 +283,11 @@ class TurnMachine:
             self._reply_wanted = False
             return
         self.history.add(item_id, "user", text, spoken=True)
+        self.config.heard_language = final.language  # the reply answers in it (services/gateway/language.py)
         self._emit(ev.ItemDone(item=self.history.item(item_id)))
+        self._script = self.settings.repeat_request if unclear_reason(final, self.settings) else None
         held = self.replier.held
-        if held is not None and held.speculation_id == final.request_id:
+        if held is not None and held.speculation_id == final.request_id and self._script is None:
             self.replier.release(now)  # the reply started at the pause answers exactly this transcript
             return
         self.replier.discard()
@@ -296,8 +302,10 @@ class TurnMachine:
             return
         if self.turn is not Turn.USER_SPEAKING or self.replier.reply is not None or not result.text.strip():
             return
+        if unclear_reason(result, self.settings):
+            return  # the turn's end will ask the user to repeat; there is nothing to prepare
         assert self.utterance is not None
-        self.clock = self.utterance.clock
+        self.clock, self.config.heard_language = self.utterance.clock, result.language
         self.replier.start(self.clock, None, now, speculative=(speculation.request_id, result.text.strip()))
 
     # ------------------------------------------------------------------ client requests
@@ -346,16 +354,7 @@ class TurnMachine:
         self._commit(start, end, now)
 
     def _item_create(self, event: rt.ConversationItemCreate) -> None:
-        item, text = event.item, event.item.text()
-        if not text:
-            msg = "conversation.item.create: the item has no text content"
-            self._error("invalid_value", msg, event.event_id, "item.content")
-            return
-        previous = self.history.last_item_id
-        item_id = item.id or self.ids.next("item")
-        self.history.add(item_id, item.role, text)
-        self._emit(ev.ItemAdded(item=self.history.item(item_id), previous_item_id=previous))
-        self._emit(ev.ItemDone(item=self.history.item(item_id), previous_item_id=previous))
+        create_item(event, self.history, self.ids, self._emit, self._error)  # services/gateway/items.py
 
     def _truncate(self, event: rt.ConversationItemTruncate) -> None:
         if not self.history.truncate(event.item_id, event.audio_end_ms):
@@ -375,14 +374,16 @@ class TurnMachine:
             msg = f"response {reply.response_id} is still in progress"
             self._error("conversation_already_has_active_response", msg, event.event_id)
             return
-        instructions = event.response.instructions if event.response else None
+        self._options = event.response  # instructions, modalities, tools of this reply (services/gateway/outputs.py)
         if self.turn is Turn.TRANSCRIBING:
             self._reply_wanted = True  # answered once the transcript arrives
             return
-        self._start_reply(instructions, now)
+        self._start_reply(None, now)
 
     def _start_reply(self, instructions: str | None, now: float) -> None:
         self._reply_wanted = False
+        options, self._options = self._options, None
         if "response_start" in self.clock.marks:  # a reply without a new spoken turn (response.create)
             self.clock = TurnClock()
-        self.replier.start(self.clock, instructions, now)
+        script, self._script = self._script, None
+        self.replier.start(self.clock, instructions, now, script=script, options=options)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from services.common.audio import StreamResampler
 from services.common.realtime_server import ResponseStatus, ServerEvent, StatusDetails
 from services.gateway.chunking import ClauseChunker
+from services.gateway.outputs import ReplyOutputs
 
 SPANS = {
     "end_of_turn_ms": ("last_voice", "speech_stopped"),
@@ -123,6 +124,7 @@ class Reply:
     held: list[tuple[ServerEvent, int]] | None = None
     speculation_id: str | None = None  # the speculative STT decode the held reply answers
     pending_finish: tuple[ResponseStatus, StatusDetails | None] | None = None  # it ended while held
+    outputs: ReplyOutputs = field(default_factory=ReplyOutputs)  # text reply, tools, function calls
 
     @property
     def produced_ms(self) -> float:

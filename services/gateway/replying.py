@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
+from services.common import realtime as rt
 from services.common import realtime_server as ev
 from services.common.audio import StreamResampler
 from services.common.messages import (
@@ -19,6 +20,7 @@ from services.common.messages import (
     LlmDelta,
     LlmDone,
     LlmGenerate,
+    LlmToolCall,
     TtsCancel,
     TtsDone,
     TtsSpeak,
@@ -27,6 +29,8 @@ from services.common.messages import (
 from services.gateway.commands import Command, Emit, Send, StartTimer, TurnFinished
 from services.gateway.history import History
 from services.gateway.ids import Ids
+from services.gateway.language import language_notes
+from services.gateway.outputs import ReplyOutputs, call_events
 from services.gateway.reply import Playback, Reply, TurnClock
 from services.gateway.session_state import SessionState
 
@@ -59,14 +63,22 @@ class Replier:
     # ------------------------------------------------------------------ start
 
     def start(
-        self, clock: TurnClock, instructions: str | None, now: float, speculative: tuple[str, str] | None = None
+        self,
+        clock: TurnClock,
+        instructions: str | None,
+        now: float,
+        speculative: tuple[str, str] | None = None,
+        script: str | None = None,
+        options: rt.ResponseOptions | None = None,
     ) -> None:
         """Starts a reply. ``speculative`` = (STT request id, transcript): the user's turn is not over yet, so the
-        transcript is not in the history; everything the client would see is held until ``release``."""
+        transcript is not in the history; everything the client would see is held until ``release``. ``script``: the
+        reply says these words (a request to repeat) without asking the LLM."""
         response_id, item_id = self.ids.next("resp"), self.ids.next("item")
         reply = Reply(response_id, item_id, clock, Playback(item_id, self.config.output_rate))
+        reply.outputs = outputs = ReplyOutputs.of(self.config, options)
         self.reply = reply
-        system = instructions or self.config.instructions
+        system = (options.instructions if options else None) or instructions or self.config.instructions
         messages = ([ChatMessage(role="system", content=system)] if system else []) + self.history.messages()
         if speculative is not None:
             reply.held, reply.speculation_id = [], speculative[0]
@@ -75,15 +87,71 @@ class Replier:
             self.playback = reply.playback
         if not messages:
             messages = [ChatMessage(role="user", content="Hello!")]
+        messages += language_notes(outputs.language)  # services/gateway/language.py: answer in the user's language
         clock.mark("response_start", now)
         self._say(reply, ev.ResponseCreated(response=self._body(reply, "in_progress")))
-        self._say(reply, ev.OutputItemAdded(response_id=response_id, item=self._item(reply, "in_progress")))
-        part = ev.ContentPart(type="audio", transcript="")
-        self._say(reply, ev.ContentPartAdded(response_id=response_id, item_id=item_id, part=part))
-        clock.mark("llm_request", now)
-        limit = self.config.max_output_tokens
-        self.out(Send("llm", LlmGenerate(request_id=response_id, messages=messages, max_tokens=limit)))
+        if not outputs.lazy_message:
+            self._open_message(reply)
+        if script is not None:
+            self._words(reply, script, now)
+            for piece in reply.chunker.flush():
+                self._speak(reply, piece, now)
+            reply.llm_done = True
+        else:
+            clock.mark("llm_request", now)
+            limit = self.config.max_output_tokens
+            if options is not None and options.max_output_tokens is not None:
+                limit = None if options.max_output_tokens == "inf" else options.max_output_tokens
+            generate = LlmGenerate(
+                request_id=response_id,
+                messages=messages,
+                max_tokens=limit,
+                tools=outputs.tools,
+                tool_choice=outputs.tool_choice,
+            )
+            self.out(Send("llm", generate))
         self._arm_watchdog(reply)
+
+    def _open_message(self, reply: Reply) -> None:
+        """Announces the reply's message item (at its start; with tools on offer, at its first words)."""
+        reply.outputs.message_open = True
+        rid = reply.response_id
+        self._say(reply, ev.OutputItemAdded(response_id=rid, item=self._item(reply, "in_progress")))
+        part = reply.outputs.part()
+        self._say(reply, ev.ContentPartAdded(response_id=rid, item_id=reply.item_id, part=part))
+
+    def _words(self, reply: Reply, text: str, now: float) -> None:
+        """Words of the reply: spoken piece by piece, or for a text reply sent as they come."""
+        outputs = reply.outputs
+        if outputs.calls:
+            return  # after a call the model can only guess its result: the client answers it, then a new response
+        if not outputs.message_open:
+            if not text.strip():
+                return
+            self._open_message(reply)
+        if outputs.text_only:
+            outputs.text += text
+            delta = ev.OutputTextDelta(response_id=reply.response_id, item_id=reply.item_id, delta=text)
+            self._say(reply, delta)
+            return
+        for piece in reply.chunker.push(text):
+            self._speak(reply, piece, now)
+
+    def _call(self, reply: Reply, call: LlmToolCall, now: float) -> None:
+        outputs = reply.outputs
+        if outputs.tools is None:
+            return  # no tools were offered: a call is not the client's to run
+        for piece in reply.chunker.flush():
+            self._speak(reply, piece, now)
+        index = outputs.call_index(len(outputs.calls))
+        events = call_events(reply.response_id, self.ids.next("item"), index, call)
+        for event in events:
+            self._say(reply, event)
+        done = events[-1]
+        assert isinstance(done, ev.OutputItemDone)
+        outputs.calls.append(done.item)
+        if reply.held is None:  # the client may answer it at once, before this response is done
+            self.history.add_call(done.item.id, call.call_id, call.name, call.arguments)
 
     @property
     def live(self) -> Reply | None:
@@ -154,8 +222,10 @@ class Replier:
         reply.progress += 1
         if isinstance(message, LlmDelta):
             reply.clock.mark("llm_first_token", now)
-            for piece in reply.chunker.push(message.text):
-                self._speak(reply, piece, now)
+            self._words(reply, message.text, now)
+        elif isinstance(message, LlmToolCall):
+            reply.clock.mark("llm_first_token", now)
+            self._call(reply, message, now)
         elif isinstance(message, LlmDone):
             reply.clock.mark("llm_done", now)
             if message.ttft_ms is not None:
@@ -171,7 +241,7 @@ class Replier:
 
     def _speak(self, reply: Reply, piece: str, now: float) -> None:
         reply.clock.mark("tts_first_request", now)
-        self.out(Send("tts", TtsSpeak(request_id=reply.new_piece(piece), text=piece)))
+        self.out(Send("tts", TtsSpeak(request_id=reply.new_piece(piece), text=piece, language=reply.outputs.language)))
 
     def on_tts(self, message: object, now: float) -> None:
         reply = self.reply
@@ -262,20 +332,32 @@ class Replier:
         self.reply = None
         if status == "completed" and reply.resampler is not None:
             self._send_audio(reply, reply.resampler.process(b"", last=True), now)
-        rid, iid = reply.response_id, reply.item_id
+        rid, iid, outputs = reply.response_id, reply.item_id, reply.outputs
         transcript = self._remember(reply, status, now)
-        part = ev.ContentPart(type="audio", transcript=transcript)
-        self.emit(ev.OutputAudioDone(response_id=rid, item_id=iid))
-        self.emit(ev.OutputAudioTranscriptDone(response_id=rid, item_id=iid, transcript=transcript))
-        self.emit(ev.ContentPartDone(response_id=rid, item_id=iid, part=part))
-        item_status: ev.ItemStatus = "completed" if status == "completed" else "incomplete"
-        self.emit(ev.OutputItemDone(response_id=rid, item=self._item(reply, item_status, transcript)))
+        for call in outputs.calls:
+            assert call.call_id is not None and call.name is not None and call.arguments is not None
+            if self.history.get(call.id) is None:  # a held reply's calls, now released
+                self.history.add_call(call.id, call.call_id, call.name, call.arguments)
+        if outputs.message_open:
+            if outputs.text_only:
+                self.emit(ev.OutputTextDone(response_id=rid, item_id=iid, text=transcript))
+            else:
+                self.emit(ev.OutputAudioDone(response_id=rid, item_id=iid))
+                self.emit(ev.OutputAudioTranscriptDone(response_id=rid, item_id=iid, transcript=transcript))
+            self.emit(ev.ContentPartDone(response_id=rid, item_id=iid, part=outputs.part(transcript)))
+            item_status: ev.ItemStatus = "completed" if status == "completed" else "incomplete"
+            self.emit(ev.OutputItemDone(response_id=rid, item=self._item(reply, item_status, transcript)))
         timings = reply.clock.report()
         self.emit(ev.ResponseDone(response=self._body(reply, status, transcript, details), timings=timings))
         self.out(TurnFinished(rid, status, timings))
 
     def _remember(self, reply: Reply, status: ev.ResponseStatus, now: float) -> str:
         """Adds the reply to the history as far as the client got it; returns that text."""
+        if reply.outputs.text_only:
+            text = reply.outputs.text.strip()
+            if text:
+                self.history.add(reply.item_id, "assistant", text, written=True)
+            return text
         pieces, ends = reply.started_pieces()
         if not pieces:
             return ""
@@ -301,11 +383,18 @@ class Replier:
     # ------------------------------------------------------------------ bodies
 
     def _item(self, reply: Reply, status: ev.ItemStatus, transcript: str = "") -> ev.Item:
-        return ev.Item.message(reply.item_id, "assistant", transcript, status=status)
+        spoken = not reply.outputs.text_only
+        return ev.Item.message(reply.item_id, "assistant", transcript, status=status, spoken=spoken)
 
     def _body(
         self, reply: Reply, status: ev.ResponseStatus, transcript: str = "", details: ev.StatusDetails | None = None
     ) -> ev.ResponseBody:
         item_status: ev.ItemStatus = "completed" if status == "completed" else "incomplete"
-        output = [] if status == "in_progress" else [self._item(reply, item_status, transcript)]
+        output = (
+            []
+            if status == "in_progress" or not reply.outputs.message_open
+            else [self._item(reply, item_status, transcript)]
+        )
+        if status != "in_progress":
+            output += reply.outputs.calls
         return ev.ResponseBody(id=reply.response_id, status=status, output=output, status_details=details)

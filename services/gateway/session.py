@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from services.common.messages import (
     STT_SERVER,
     TTS_SERVER,
     VAD_SERVER,
+    ErrorMessage,
     SttBegin,
     SttCommit,
     SttPartial,
@@ -60,7 +62,9 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.session_state import SessionState
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream_time import STAGE_RATE, StreamClock
-from services.gateway.upstream import StageLink, StageUnavailable
+from services.gateway.unsupported import unknown_event
+from services.gateway.upstream import Replicas, StageFull, StageLink, StageUnavailable
+from services.gateway.vad_start import vad_start
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +83,20 @@ class ClientError:
 Inbound = Event | rt.SessionUpdate | rt.InputAudioAppend | ClientError
 
 
+def _refused_language(item: Inbound) -> bool:
+    message = item.message if isinstance(item, FromStage) and item.stage == "stt" else None
+    return isinstance(message, ErrorMessage) and message.code == "invalid_language"
+
+
 class RealtimeSession:
     def __init__(
-        self, ws: WebSocket, session_id: str, settings: GatewaySettings, metrics: GatewayMetrics, model: str
+        self,
+        ws: WebSocket,
+        session_id: str,
+        settings: GatewaySettings,
+        metrics: GatewayMetrics,
+        model: str,
+        replicas: Mapping[str, Replicas],
     ) -> None:
         self.ws = ws
         self.id = session_id
@@ -89,19 +104,18 @@ class RealtimeSession:
         self.metrics = metrics
         self.model = model
         self.ids = Ids(session_id)
-        self.config = SessionState()
+        self.config = SessionState(language=settings.language)
         self.machine = TurnMachine(self.config, settings, self.ids)
         self.clock = StreamClock()
         self._in_resampler = StreamResampler(self.config.input_rate, STAGE_RATE)
         self._inbox: asyncio.Queue[Inbound | None] = asyncio.Queue()
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._timers: list[asyncio.TimerHandle] = []
-        urls = {"vad": settings.vad_url, "stt": settings.stt_url, "llm": settings.llm_url, "tts": settings.tts_url}
         timeout = settings.connect_timeout_s
         self.links: dict[Stage, StageLink] = {
             stage: StageLink(
                 stage,
-                urls[stage],
+                replicas[stage],
                 ADAPTERS[stage],
                 self._reader_for(stage),
                 self._down_for(stage),
@@ -116,8 +130,11 @@ class RealtimeSession:
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_loop(), name=f"{self.id}-writer")
         reader: asyncio.Task[None] | None = None
+        refused = False
         try:
-            await self._connect_all()
+            refused = await self._connect_all()
+            if refused:
+                return
             self.send(ev.SessionCreated(session=self.config.describe(self.id, self.model)))
             reader = asyncio.create_task(self._read_loop(), name=f"{self.id}-reader")
             while (item := await self._inbox.get()) is not None:
@@ -131,14 +148,25 @@ class RealtimeSession:
                 await link.close()
             await self._outbox.put(None)
             await writer
+            if refused:  # 1013, try again later: as the gateway's own limit answers
+                with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                    await self.ws.close(code=1013)
 
-    async def _connect_all(self) -> None:
+    async def _connect_all(self) -> bool:
+        """Opens every stage link (each on the least loaded replica of its stage). True: a stage is full, and the
+        client was told ``session_limit_reached`` at once: the session ends before it began."""
         results = await asyncio.gather(*(link.connect_now() for link in self.links.values()), return_exceptions=True)
+        full = next((r for r in results if isinstance(r, StageFull)), None)
+        if full is not None:
+            log.warning("session %s refused: %s", self.id, full)
+            self.send_error(full.code, str(full))
+            return True
         for stage, result in zip(STAGES, results, strict=True):
             if isinstance(result, StageUnavailable):
                 await self._feed(StageDown(stage, "upstream_unavailable", str(result)))
             elif isinstance(result, BaseException):
                 raise result
+        return False
 
     def _hello_for(self, stage: Stage) -> Callable[[], BaseModel | None]:
         """A new VAD or STT stream starts at the gateway's current stream time (its hello is made as it connects)."""
@@ -149,7 +177,7 @@ class RealtimeSession:
                 return self._vad_start()
             if stage == "stt":
                 self.clock.stage_started("stt")
-                return SttStart(sample_rate=STAGE_RATE, language=self.settings.language)
+                return SttStart(sample_rate=STAGE_RATE, language=self.config.language)
             return None
 
         return hello
@@ -161,18 +189,7 @@ class RealtimeSession:
         return down
 
     def _vad_start(self) -> VadStart:
-        td = self.config.turn_detection
-        pause_ms = self.settings.speculative_pause_ms
-        if td is None:
-            return VadStart(sample_rate=STAGE_RATE)
-        # semantic_vad: the VAD's end-of-turn model decides how long to wait, not a fixed silence.
-        return VadStart(
-            sample_rate=STAGE_RATE,
-            threshold=td.threshold,
-            min_silence_ms=None if td.type == "semantic_vad" else td.silence_duration_ms,
-            speech_pad_ms=td.prefix_padding_ms,
-            pause_ms=pause_ms if pause_ms and pause_ms < (td.silence_duration_ms or 10_000) else 0,
-        )
+        return vad_start(self.config.turn_detection, self.settings.speculative_pause_ms)
 
     async def _read_loop(self) -> None:
         """Client frames into the inbox; the end of the connection ends the session."""
@@ -195,9 +212,8 @@ class RealtimeSession:
                     try:
                         self._inbox.put_nowait(decode(rt.CLIENT_EVENTS, text))
                     except WireError as err:
-                        self._inbox.put_nowait(
-                            ClientError("unknown_event" if err.code == "unknown_type" else err.code, err.message)
-                        )
+                        code, message = unknown_event(text) if err.code == "unknown_type" else (err.code, err.message)
+                        self._inbox.put_nowait(ClientError(code, message))
         except WebSocketDisconnect:
             return
         finally:
@@ -219,6 +235,8 @@ class RealtimeSession:
             await self._session_update(item)
         elif isinstance(item, rt.InputAudioAppend):
             await self._append(item)
+        elif _refused_language(item) and self.config.language != self.settings.language:
+            await self._language_refused()
         else:
             await self._feed(item)
 
@@ -273,7 +291,7 @@ class RealtimeSession:
         except AudioFormatError as err:
             self.send_error(err.code, str(err), event.event_id, "session.audio")
             return
-        restart_vad = False
+        restart_vad = restart_stt = False
         if audio and audio.input:
             if audio.input.format and audio.input.format.rate != cfg.input_rate:
                 cfg.input_rate = audio.input.format.rate
@@ -281,20 +299,41 @@ class RealtimeSession:
             if "turn_detection" in audio.input.model_fields_set:
                 cfg.turn_detection = audio.input.turn_detection
                 restart_vad = True
+            pin = audio.input.transcription
+            if pin is not None and "language" in pin.model_fields_set:  # absent: as it was; null: detect per turn
+                language = pin.language.lower().replace("_", "-") if pin.language else None
+                restart_stt, cfg.language = language != cfg.language, language
         if audio and audio.output:
             if audio.output.format:
                 cfg.output_rate = audio.output.format.rate
             cfg.voice = audio.output.voice or cfg.voice
         if new.instructions is not None:
             cfg.instructions = new.instructions
+        cfg.apply(new)  # output modalities, tools, tool choice
         if new.max_output_tokens is not None:
             cfg.max_output_tokens = None if new.max_output_tokens == "inf" else new.max_output_tokens
-        if restart_vad:
-            # The VAD's settings are fixed per stream: a new stream, starting at the current stream time.
-            await self.links["vad"].close()
-            await self._feed(InputRestarted())
-            self.links["vad"].reconnect()
+        restarts: tuple[tuple[Stage, bool], ...] = (("vad", restart_vad), ("stt", restart_stt))
+        for stage, restart in restarts:
+            if restart:
+                await self._restart_input(stage)
         self.send(ev.SessionUpdated(session=cfg.describe(self.id, self.model)))
+
+    async def _restart_input(self, stage: Stage) -> None:
+        """The VAD's and STT's settings are fixed per stream: a new stream, starting at the current stream time."""
+        await self.links[stage].close()
+        await self._feed(InputRestarted())
+        self.links[stage].reconnect()
+
+    async def _language_refused(self) -> None:
+        """The STT model lacks the pinned language (tiny.en speaks English only): back to the default language."""
+        pinned, self.config.language = self.config.language, self.settings.language
+        message = (
+            f"the speech recognition model does not support language {pinned!r} (an English-only model such as "
+            f"tiny.en takes 'en' only); the session's language is {self.config.language or 'detected'} again"
+        )
+        self.send_error("invalid_language", message, param="session.audio.input.transcription.language")
+        await self._restart_input("stt")
+        self.send(ev.SessionUpdated(session=self.config.describe(self.id, self.model)))
 
     async def _append(self, event: rt.InputAudioAppend) -> None:
         try:

@@ -19,18 +19,19 @@ from services.common.service import create_stage_app, frames, send
 from services.llm.backends import backends
 from services.llm.backends.base import GenerationRequest
 from services.llm.generation import Generation, ModelRunner, Outcome
+from services.llm.prompt import default_prefix, with_default_prompt
 from services.llm.settings import LlmSettings
 
 
 def build_request(item: LlmGenerate, settings: LlmSettings) -> GenerationRequest:
-    messages = [m.model_dump() for m in item.messages]
-    if not any(m["role"] == "system" for m in messages):
-        messages.insert(0, {"role": "system", "content": settings.system_prompt})
+    messages = [m.model_dump(exclude_none=True) for m in item.messages]
     return GenerationRequest(
-        messages=messages,
+        messages=with_default_prompt(messages, settings.system_prompt, settings.spoken_examples),
         max_tokens=item.max_tokens if item.max_tokens is not None else settings.max_tokens,
         temperature=item.temperature if item.temperature is not None else settings.temperature,
         seed=settings.seed,
+        tools=[tool.model_dump() for tool in item.tools] if item.tools else None,
+        tool_choice=item.tool_choice,
     )
 
 
@@ -54,7 +55,8 @@ def create_app(settings: LlmSettings | None = None) -> FastAPI:
         backend = build_backend(settings)
         if settings.warmup:  # pays the first-call costs (allocations, prompt cache, kernels) before the first user turn
             warmup = GenerationRequest(
-                [{"role": "system", "content": settings.system_prompt}, {"role": "user", "content": "Hi"}],
+                # The default prompt's prefix, so that llama.cpp has it cached when the first turn comes.
+                [*default_prefix(settings.system_prompt, settings.spoken_examples), {"role": "user", "content": "Hi"}],
                 4,
                 0.0,
                 settings.seed,

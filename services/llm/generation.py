@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from services.common.messages import ErrorMessage, LlmDelta, LlmDone, Message
+from services.common.messages import ErrorMessage, LlmDelta, LlmDone, LlmToolCall, Message
 from services.llm.backends.base import (
     ContextOverflow,
     GenerationRequest,
@@ -47,7 +47,7 @@ class Generation:
 
 @dataclass
 class Outcome:
-    finish_reason: Literal["stop", "length", "cancelled", "error"]
+    finish_reason: Literal["stop", "length", "cancelled", "error", "tool_calls"]
     tokens: int
     ttft_ms: float | None
 
@@ -115,6 +115,7 @@ class ModelRunner:
         worker = loop.run_in_executor(self._executor, self._produce, gen, put)
         tokens, ttft_ms, failure = 0, None, None
         finish: Literal["stop", "length"] = "stop"
+        called = False
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, BaseException):
@@ -123,7 +124,15 @@ class ModelRunner:
                 piece: Piece = item
                 tokens += piece.tokens
                 finish = piece.finish_reason or finish
-                if not piece.text or gen.cancelled:  # after a cancel nothing more is sent, even tokens already made
+                if gen.cancelled:  # after a cancel nothing more is sent, even tokens already made
+                    continue
+                for call in piece.calls:
+                    called = True
+                    message = LlmToolCall(
+                        request_id=gen.request_id, call_id=call.id, name=call.name, arguments=call.arguments
+                    )
+                    await send(message)
+                if not piece.text:
                     continue
                 if ttft_ms is None:
                     ttft_ms = (time.perf_counter() - gen.received) * 1000
@@ -140,7 +149,9 @@ class ModelRunner:
                 ErrorMessage(code=code, message=f"{type(failure).__name__}: {failure}", request_id=gen.request_id)
             )
             return Outcome("error", tokens, ttft_ms)
-        return Outcome("cancelled" if gen.cancelled else finish, tokens, ttft_ms)
+        if gen.cancelled:
+            return Outcome("cancelled", tokens, ttft_ms)
+        return Outcome("tool_calls" if called and finish == "stop" else finish, tokens, ttft_ms)
 
     def _produce(self, gen: Generation, put: Callable[[Any], None]) -> None:
         """Worker thread: pulls pieces from the backend, checking the cancel flag between tokens."""

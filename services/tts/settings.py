@@ -35,6 +35,11 @@ class TtsSettings(ServiceSettings):
         le=4.0,
         description="Speech speed, 1.0 normal (piper divides the voice's length_scale by it; espeak speaks 175 * rate words a minute).",
     )
+    language_fallback: Literal["espeak", "none"] = Field(
+        default="espeak",
+        description="A piece in a language the voice can't speak (tts.speak.language): espeak speaks it with "
+        "espeak-ng's voice for that language (robotic, ~100 languages); none: the voice reads it anyway.",
+    )
     frame_ms: int = Field(
         default=40, ge=10, le=1000, description="Length of each binary audio frame sent to the client."
     )

@@ -69,6 +69,9 @@ class Segmenter:
         self._paused = False
         self._next_check_ms: int | None = None  # silence at which the model is asked next
         self._candidate_start_ms: int | None = None  # voiced, but not yet long enough to count as speech
+        # A candidate that fell silent before min_speech_ms: (its start, when it fell). A short first word ("Who",
+        # "Which") followed by the gap before the next one; if speech comes back soon, the turn starts at that word.
+        self._dropped: tuple[int, int] | None = None
 
     def push(self, probability: float, chunk_start_ms: int, chunk_end_ms: int) -> list[Message]:
         cfg = self.config
@@ -117,15 +120,20 @@ class Segmenter:
         # Speech counts once it has lasted min_speech_ms: a cough or a click must not start a turn or cut a reply.
         cfg = self.config
         if self._candidate_start_ms is None:
+            if self._dropped is not None and chunk_start_ms - self._dropped[1] > cfg.speech_pad_ms:
+                self._dropped = None  # silent too long since: not this speech's first word
             if probability < cfg.threshold:
                 return []
             self._candidate_start_ms = chunk_start_ms
         elif probability < cfg.release_threshold:
-            self._candidate_start_ms = None
+            first = self._dropped[0] if self._dropped is not None else self._candidate_start_ms
+            self._dropped, self._candidate_start_ms = (first, chunk_start_ms), None
             return []
         if chunk_end_ms - self._candidate_start_ms < max(cfg.min_speech_ms, 1):
             return []
         start_ms, self._candidate_start_ms = self._candidate_start_ms, None
+        if self._dropped is not None:
+            start_ms, self._dropped = min(start_ms, self._dropped[0]), None
         self.speaking = True
         self._reset_silence()
         self.turn_start_ms = max(0, start_ms - cfg.speech_pad_ms)

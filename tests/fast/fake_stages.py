@@ -118,10 +118,15 @@ class SttStream(Stream):
         super().__init__(conn)
         self.stage = stage
         self.buffer: StreamBuffer | None = None
+        self.language = "en"
 
     async def on_message(self, message: Any) -> None:
         if isinstance(message, SttStart):
+            self.stage.starts.append(message)
+            if message.language and message.language not in (self.stage.languages or {message.language}):
+                return await self.conn.send(ErrorMessage(code="invalid_language", message=f"no {message.language!r}"))
             self.buffer = StreamBuffer(SAMPLE_RATE, 120.0)  # a new stt.start restarts stream time at 0
+            self.language = message.language or "en"  # what a final says; None: detect, and this fake hears English
         elif self.buffer is None:
             request_id = message.request_id if isinstance(message, SttCommit) else None
             await self.conn.send(
@@ -158,7 +163,7 @@ class SttStream(Stream):
     async def _final(self, request_id: str, text: str, audio_ms: int) -> None:
         await self.stage.finals_open.wait()  # held by the test: a decode that takes as long as the test wants
         await self.conn.send(
-            SttFinal(request_id=request_id, text=text, language="en", audio_ms=audio_ms, decode_ms=0.0)
+            SttFinal(request_id=request_id, text=text, language=self.language, audio_ms=audio_ms, decode_ms=0.0)
         )
 
 
@@ -172,6 +177,8 @@ class FakeStt(FakeStage):
     def reset(self) -> None:
         super().reset()
         self.decoded: list[tuple[int, int | None, str]] = []  # (start_ms, end_ms, text) of every commit taken
+        self.starts: list[SttStart] = []  # every stt.start received
+        self.languages: set[str] | None = None  # the languages a stt.start may pin (None: any)
         self._apply(self.finals_open.set)
 
     def hold_finals(self) -> None:
@@ -269,6 +276,7 @@ class TtsStream(Stream):
 
     async def on_message(self, message: Any) -> None:
         if isinstance(message, TtsSpeak):
+            self.stage.spoken.append(message)
             self.pending.append(Piece(message.request_id, message.text))
             self.wake.set()
         elif isinstance(message, TtsCancel):
@@ -335,6 +343,7 @@ class FakeTts(FakeStage):
         self.frame_delay_s = 0.0
         self.hold_after: int | None = None
         self.frames_sent = 0
+        self.spoken: list[TtsSpeak] = []  # every tts.speak received
         self._apply(self.audio_open.set)
 
     def hold_audio(self, after_frames: int = 1) -> None:

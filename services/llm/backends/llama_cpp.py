@@ -14,6 +14,7 @@ from services.llm.backends.base import (
     embedded_gguf,
     is_embedded,
 )
+from services.llm.tools import prompt_messages, split_tool_calls
 
 if TYPE_CHECKING:
     from services.llm.settings import LlmSettings
@@ -29,7 +30,7 @@ class LlamaCppBackend(LlmBackend):
         from llama_cpp import Llama, llama_supports_gpu_offload
 
         s = self._settings
-        path = embedded_gguf(s.model) if is_embedded(s.model) else s.model
+        path = embedded_gguf(s.model, s.cache_dir) if is_embedded(s.model) else s.model
         gpu_layers = s.n_gpu_layers if s.n_gpu_layers is not None else (-1 if llama_supports_gpu_offload() else 0)
         self._llm = Llama(
             model_path=str(path),
@@ -44,8 +45,19 @@ class LlamaCppBackend(LlmBackend):
 
     def generate(self, request: GenerationRequest, cancelled: threading.Event) -> Generator[Piece, None, None]:
         assert self._llm is not None, "load() first"
+        if not request.tools and not any(m.get("tool_calls") or m["role"] == "tool" for m in request.messages):
+            return self._pieces(request.messages, None, request, cancelled)
+        template = str(self._llm.metadata.get("tokenizer.chat_template", ""))
+        messages, tools = prompt_messages(request, "tools" in template)  # services/llm/tools.py
+        offered = {tool["name"] for tool in request.tools or []}
+        return split_tool_calls(self._pieces(messages, tools, request, cancelled), offered)
+
+    def _pieces(
+        self, messages: Any, tools: Any, request: GenerationRequest, cancelled: threading.Event
+    ) -> Generator[Piece, None, None]:
         stream = self._llm.create_chat_completion(
-            messages=request.messages,
+            messages=messages,
+            tools=tools,
             max_tokens=request.max_tokens,  # llama.cpp clamps it to what is left of the context window
             temperature=request.temperature,
             seed=request.seed,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from services.llm.backends.base import GenerationRequest, LlmBackend, Piece, is_embedded
+from services.llm.tools import StreamedCalls, chat_tools, openai_message
 
 if TYPE_CHECKING:
     from services.llm.settings import LlmSettings
@@ -33,15 +34,23 @@ class OpenAICompatBackend(LlmBackend):
 
     def generate(self, request: GenerationRequest, cancelled: threading.Event) -> Generator[Piece, None, None]:
         assert self._client is not None, "load() first"
-        extra = {"seed": request.seed} if request.seed is not None else {}
+        extra: dict[str, Any] = {"seed": request.seed} if request.seed is not None else {}
+        tools = chat_tools(request)  # passed through as is: the server's own template and parser handle them
+        if tools:
+            extra["tools"] = tools
+            if request.tool_choice in ("auto", "required"):
+                extra["tool_choice"] = request.tool_choice
+            elif request.tool_choice:
+                extra["tool_choice"] = {"type": "function", "function": {"name": request.tool_choice}}
         stream = self._client.chat.completions.create(
             model=self._model,
-            messages=request.messages,
+            messages=[openai_message(m) for m in request.messages],
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             stream=True,
             **extra,
         )
+        calls = StreamedCalls()
         try:
             for chunk in stream:
                 if not chunk.choices:
@@ -50,8 +59,11 @@ class OpenAICompatBackend(LlmBackend):
                 text = choice.delta.content if choice.delta else None
                 if text:
                     yield Piece(text=text, tokens=1)  # servers send one chunk per token
+                if choice.delta and choice.delta.tool_calls:
+                    calls.add(choice.delta.tool_calls)
                 if choice.finish_reason:
-                    yield Piece(finish_reason="length" if choice.finish_reason == "length" else "stop")
+                    finish: Literal["stop", "length"] = "length" if choice.finish_reason == "length" else "stop"
+                    yield Piece(finish_reason=finish, calls=calls.whole())
                     return
                 if cancelled.is_set():
                     return

@@ -48,7 +48,7 @@ class TransformersBackend(LlmBackend):
         s = self._settings
         source, gguf_file = s.model, s.gguf_file
         if is_embedded(s.model):
-            path = embedded_gguf(s.model)
+            path = embedded_gguf(s.model, s.cache_dir)
             source, gguf_file = str(path.parent), path.name
         extra = {"gguf_file": gguf_file} if gguf_file else {}
         if s.device == "cpu":

@@ -17,6 +17,10 @@ class Transcript:
     language: str
     short: bool = False  # decoded on the speech's own frames (services/stt/backends/short_decode.py)
     guard: str | None = None  # the short-decode guard that fired; the text then came from the 30 s path
+    # How sure Whisper was: the mean log-probability of its tokens and the probability that there was no speech at all
+    # (None: the backend does not say). The gateway asks the user to repeat when these say nobody said the words.
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
 
 
 class SttBackend(Protocol):

@@ -68,7 +68,13 @@ class FasterWhisperBackend:
             results = self._short.decode([audios[i] for i in short], [languages[i] for i in short])
             for i, result in zip(short, results, strict=True):
                 if result.guard is None:
-                    out[i] = Transcript(result.text, result.language, short=True)
+                    out[i] = Transcript(
+                        result.text,
+                        result.language,
+                        short=True,
+                        avg_logprob=result.avg_logprob,
+                        no_speech_prob=result.no_speech_prob,
+                    )
                 elif fallback:
                     untrusted.append((i, result))
                 if deliver is not None and (result.guard is None or not fallback):
@@ -103,5 +109,9 @@ class FasterWhisperBackend:
             without_timestamps=True,  # fewer tokens to generate
         )
         # segments is lazy: consuming it is what runs the decoder, so it must happen here, in the worker thread.
-        text = " ".join(part for part in (segment.text.strip() for segment in segments) if part)
-        return Transcript(text=text, language=info.language, guard=guard)
+        decoded = list(segments)
+        text = " ".join(part for part in (segment.text.strip() for segment in decoded) if part)
+        tokens = sum(len(segment.tokens) for segment in decoded)
+        logprob = sum(s.avg_logprob * len(s.tokens) for s in decoded) / tokens if tokens else None
+        no_speech = decoded[0].no_speech_prob if decoded else None
+        return Transcript(text=text, language=info.language, guard=guard, avg_logprob=logprob, no_speech_prob=no_speech)

@@ -11,6 +11,12 @@ from services.tts.settings import TtsSettings
 WARM_UP_TEXT = "Hello there."
 
 
+def voice_language(espeak_voice: str) -> str:
+    """The ISO 639-1 code of an espeak-ng voice or language name: ``en-us`` -> ``en``, ``cmn`` -> ``zh``."""
+    code = espeak_voice.split("-")[0].split("+")[0].lower()
+    return {"cmn": "zh", "yue": "zh"}.get(code, code)
+
+
 class TtsBackend(ABC):
     """Loads its model in ``__init__`` (heavy imports happen there, not at module import).
 
@@ -19,6 +25,7 @@ class TtsBackend(ABC):
     """
 
     sample_rate: int  # of every chunk ``synthesize`` yields
+    language: str = "en"  # ISO 639-1 code of the language the voice speaks (services/tts/voices.py routes the others)
 
     @abstractmethod
     def __init__(self, settings: TtsSettings) -> None: ...

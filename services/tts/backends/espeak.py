@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO
 
-from services.tts.backends.base import TtsBackend
+from services.tts.backends.base import TtsBackend, voice_language
 from services.tts.settings import TtsSettings
 
 DEFAULT_VOICE = "en-us"
@@ -50,13 +50,16 @@ def read_wav_header(stream: IO[bytes]) -> int:
 
 
 class EspeakBackend(TtsBackend):
-    def __init__(self, settings: TtsSettings) -> None:
+    def __init__(self, settings: TtsSettings, voice: str | None = None) -> None:
+        """``voice``: an espeak-ng voice or language code (``fr``, ``es-419``); None: the ``voice`` setting."""
         binary = shutil.which("espeak-ng")
         if binary is None:
             raise RuntimeError("espeak-ng is not installed: apt-get install espeak-ng")
         wpm = round(min(max(NORMAL_WPM * settings.speaking_rate, MIN_WPM), MAX_WPM))
-        self._command = [binary, "--stdout", "--stdin", "-v", settings.voice or DEFAULT_VOICE, "-s", str(wpm)]
+        voice = voice or settings.voice or DEFAULT_VOICE
+        self._command = [binary, "--stdout", "--stdin", "-v", voice, "-s", str(wpm)]
         self.sample_rate = self._probe_rate()
+        self.language = voice_language(voice)
 
     def _probe_rate(self) -> int:
         """The voice's rate, from a tiny synthesis (it also fails fast on an unknown voice)."""

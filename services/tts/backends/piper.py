@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.tts.backends.base import TtsBackend
+from services.tts.backends.base import TtsBackend, voice_language
 from services.tts.settings import TtsSettings
 
 EMBEDDED_JOE = "embedded:joe"
@@ -45,6 +45,7 @@ class PiperBackend(TtsBackend):
         self._voice = PiperVoice(session=session, config=config)
         self._syn_config = SynthesisConfig(length_scale=config.length_scale / settings.speaking_rate)
         self.sample_rate = config.sample_rate
+        self.language = voice_language(config.espeak_voice)
 
     def synthesize(self, text: str, stop: threading.Event) -> Iterator[bytes]:
         # piper yields one chunk per sentence; nothing finer exists, so stop is checked between sentences.
