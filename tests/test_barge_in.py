@@ -44,6 +44,9 @@ async def speak_over_reply(url: str, interruption: bytes, stop_when, react=None)
                 {
                     "type": "session.update",
                     "session": {
+                        # The default spoken prompt keeps replies to two sentences: a story must be long enough to
+                        # still be playing when the interruption is heard.
+                        "instructions": "You are a storyteller. Tell long stories of at least ten sentences.",
                         "max_output_tokens": 400,
                         "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}},
                     },

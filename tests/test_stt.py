@@ -106,13 +106,16 @@ async def test_final_transcribes_the_utterance_and_a_partial_comes_first(stt, sp
         await ws.send(json.dumps({"type": "stt.begin", "start_ms": begin_ms}))
         cut = -(-first_partial_due // FRAME_BYTES) * FRAME_BYTES
         await send_audio(ws, pcm[begin_ms * BYTES_PER_MS : cut])
-        partial = await recv(ws)  # due now, and nothing else is decoding on this stream
-        assert partial["type"] == "stt.partial" and partial["start_ms"] == begin_ms, partial
-        assert isinstance(partial["text"], str)
-        await send_audio(ws, pcm[cut:])
+        # A partial is due from here on, every 600 ms of audio. Whisper's short decode of the first ~300 ms of voice
+        # is sometimes not trusted by its guards (greedy output differs between processes), and an untrusted
+        # partial is skipped, not sent: so the test asks for partials before the final, not for this first one. The
+        # rest comes at a microphone's pace, as partials are meant for.
+        await send_audio(ws, pcm[cut:], realtime=True)
         await commit(ws, "q1", begin_ms)
         final, between = await final_for(ws, "q1")
+    assert between, "no partial transcript before the final"
     assert all(m["type"] == "stt.partial" and m["start_ms"] == begin_ms for m in between), between
+    assert all(isinstance(m["text"], str) for m in between)
     assert {"capital", "france"} <= set(words(final["text"])), final
     assert final["audio_ms"] == round((len(pcm) / BYTES_PER_MS) - begin_ms)
     assert final["decode_ms"] > 0

@@ -44,7 +44,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def parler_url(tiny_model, tmp_path_factory):
     """The CUDA TTS image's own start command, environment (S2S_PROFILE=gpu picks parler) and copied sources, on the CPU."""
-    stage = parse(REPO / "services" / "tts" / "Dockerfile")["cuda"]
+    stage = parse(REPO / "services" / "tts" / "Dockerfile.cuda")["cuda"]
     root = materialise(stage, REPO, tmp_path_factory.mktemp("tts-cuda-image"))
     port = free_port()
     env = {key: value for key, value in stage.env.items() if key != "PATH" and not value.startswith("/cache")}
