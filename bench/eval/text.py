@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from bench.wer import corpus_wer, edit_distance
+
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
@@ -100,19 +102,10 @@ def words(text: str) -> list[str]:
 
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     """(substitutions + deletions + insertions, words in the reference), after ``words``."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1], len(ref)
+    ref = words(reference)
+    return edit_distance(ref, words(hypothesis)), len(ref)
 
 
 def wer(pairs: list[tuple[str, str]]) -> float | None:
-    """Corpus WER over (reference, hypothesis) pairs: all errors over all reference words."""
-    errors = total = 0
-    for reference, hypothesis in pairs:
-        e, n = word_errors(reference, hypothesis)
-        errors, total = errors + e, total + n
-    return round(errors / total, 4) if total else None
+    """Corpus WER over (reference, hypothesis) pairs: all errors over all reference words, after ``words``."""
+    return corpus_wer(pairs, words)
